@@ -1,0 +1,75 @@
+package io.strata.engine.backend;
+
+import io.strata.engine.tensor.Tensor;
+
+/**
+ * The operations one pipeline stage needs, over activation buffers the backend owns.
+ *
+ * <p>Calls are <em>encoded in order</em> and take effect, at the latest, at {@link #sync()}. The CPU backend
+ * (the reference) runs each call at once; the Metal backend records the calls of a whole stage step into one
+ * command buffer and commits it at {@code sync()}, so a step costs one GPU round trip, not one per operation.
+ * Only {@link #upload} before the ops and {@link #download} after {@code sync()} touch host memory.
+ *
+ * <p>Layouts: an activation buffer holding {@code n} rows of {@code dim} values is row-major
+ * {@code [n][dim]} f32. Weights are {@link Tensor}s in ggml layout ({@code [cols, rows]}), viewed in place.
+ * Positions are absolute token positions within each row's own sequence.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name for logs and registration, e.g. {@code cpu} or {@code metal}. */
+    String name();
+
+    /** A zero-filled activation buffer of {@code floats} f32 values. */
+    Buf allocate(long floats);
+
+    /** A KV cache for one sequence: layers {@code [firstLayer, endLayer)}, {@code contextLength} positions of {@code kvDim} values each for K and for V. */
+    KvCache newKvCache(int firstLayer, int endLayer, int contextLength, int kvDim, KvType type);
+
+    /** Copies {@code len} floats from {@code src[srcOff..]} into {@code dst} at float offset 0. */
+    void upload(float[] src, int srcOff, int len, Buf dst);
+
+    /** Copies {@code len} floats from {@code src} at float offset {@code srcOff} into {@code dst[dstOff..]}; call after {@link #sync()}. */
+    void download(Buf src, long srcOff, float[] dst, int dstOff, int len);
+
+    /** {@code out[i][:] = table[tokens[i]][:]}, dequantized to f32, for {@code i < n}. */
+    void embed(Tensor table, int[] tokens, int n, Buf out);
+
+    /** {@code out[i][:] = x[i][:] / sqrt(mean(x[i]^2) + eps) * weight} for {@code i < n}; {@code out} may be {@code x}. */
+    void rmsNorm(Buf x, Tensor weight, int n, int dim, float eps, Buf out);
+
+    /**
+     * {@code out[i][r] = sum_c w[r][c] * x[i][c]} for {@code i < n}, {@code r < w.rows()}: a matrix-vector product
+     * for one row of input, a matrix-matrix product for a prefill chunk or a decode batch (each weight read once).
+     */
+    void matmul(Tensor w, Buf x, int n, Buf out);
+
+    /** {@code x[i][:] += bias} for {@code i < n} (f32 bias of length {@code bias.cols()}). */
+    void addBias(Buf x, Tensor bias, int n);
+
+    /** Rotates each of the {@code heads} heads of every row {@code i < n} by position {@code positions[i]}. */
+    void rope(Buf x, int n, int heads, int headDim, int[] positions, Rope rope);
+
+    /**
+     * Stores rows {@code i < n} of {@code k} and {@code v} ({@code [n][kvHeads*headDim]}) at {@code positions[i]} of
+     * layer {@code layer} of {@code caches[i]}, then computes causal grouped-query attention: query head {@code h} of
+     * row {@code i} attends to positions {@code 0..positions[i]} of KV head {@code h / (heads / kvHeads)} with scale
+     * {@code 1/sqrt(headDim)} and writes {@code out[i][h*headDim..]}. Rows of one sequence share a cache.
+     */
+    void attention(Buf q, Buf k, Buf v, int n, int layer, KvCache[] caches, int[] positions,
+                   int heads, int kvHeads, int headDim, Buf out);
+
+    /** {@code gate[j] = silu(gate[j]) * up[j]} for {@code j < count}. */
+    void siluMul(Buf gate, Buf up, long count);
+
+    /** {@code x[j] += y[j]} for {@code j < count}. */
+    void add(Buf x, Buf y, long count);
+
+    /** {@code dst[j][:] = src[rows[j]][:]} for {@code j < rows.length}, rows of {@code dim} values. */
+    void copyRows(Buf src, int[] rows, int dim, Buf dst);
+
+    /** Waits until every operation encoded so far has completed. */
+    void sync();
+
+    @Override
+    void close();
+}
