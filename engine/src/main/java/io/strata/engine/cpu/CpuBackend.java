@@ -116,7 +116,11 @@ public final class CpuBackend implements Backend {
             Dequant.dequantizeRow(w.type(), w.data(), r * w.rowBytes(), wrow, 0, cols);
             for (int i = 0; i < n; i++) {
                 float s = 0;
-                for (int c = 0; c < cols; c++) s += wrow[c] * in.a[i * cols + c];
+                if (w.type() == GgmlType.BF16) {
+                    for (int c = 0; c < cols; c++) s += wrow[c] * Dequant.bf16ToFloat(Quantize.floatToBf16(in.a[i * cols + c]));
+                } else {
+                    for (int c = 0; c < cols; c++) s += wrow[c] * in.a[i * cols + c];
+                }
                 o.a[i * rows + r] = s;
             }
         }
