@@ -38,6 +38,10 @@ public final class GgufFile implements AutoCloseable {
     public static final int MAGIC = 0x46554747; // "GGUF" little-endian
     public static final int DEFAULT_ALIGNMENT = 32;
     private static final int MAX_DIMS = 4;
+    /** Largest length of a Java array (and string) with some headroom, as the JDK's own limit. */
+    private static final long MAX_JAVA_ARRAY = Integer.MAX_VALUE - 8;
+    /** Arrays of arrays deeper than this are refused (ggml refuses any nesting; this only bounds the recursion). */
+    private static final int MAX_ARRAY_DEPTH = 16;
     private static final Pattern SPLIT_NAME = Pattern.compile("(.*)-(\\d{5})-of-(\\d{5})\\.gguf");
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -72,6 +76,10 @@ public final class GgufFile implements AutoCloseable {
         Matcher m = SPLIT_NAME.matcher(path.getFileName().toString());
         if (m.matches()) {
             count = Integer.parseInt(m.group(3));
+            int no = Integer.parseInt(m.group(2));
+            if (count < 1 || no < 1 || no > count) {
+                throw new GgufException(path, "file name", -1, "split part " + no + " of " + count + " is not a valid part number");
+            }
             first = path.resolveSibling(String.format("%s-%05d-of-%05d.gguf", m.group(1), 1, count));
         }
         Arena arena = Arena.ofShared();
@@ -244,6 +252,9 @@ public final class GgufFile implements AutoCloseable {
             if (len < 0 || len > size - pos) {
                 throw error(field, at, "string length " + Long.toUnsignedString(len) + " runs past the end of the file (" + size + " bytes)");
             }
+            if (len > MAX_JAVA_ARRAY) {
+                throw error(field, at, "string length " + len + " is larger than a Java string can hold");
+            }
             byte[] bytes = seg.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
             pos += len;
             return new String(bytes, StandardCharsets.UTF_8);
@@ -286,7 +297,7 @@ public final class GgufFile implements AutoCloseable {
                     int etId = u32(key + " (array element type)");
                     GgufValueType et = GgufValueType.byId(etId);
                     if (et == null) throw error(key, etAt, "unknown array element type " + Integer.toUnsignedString(etId));
-                    Object value = readArray(key, et);
+                    Object value = readArray(key, et, 1);
                     entries.put(key, new Metadata.Entry(type, et, value, valueAt));
                 } else {
                     entries.put(key, new Metadata.Entry(type, null, readScalar(key, type), valueAt));
@@ -336,6 +347,9 @@ public final class GgufFile implements AutoCloseable {
                 long offset = u64(name + " offset");
                 if (offset < 0 || offset % alignment != 0) {
                     throw error(name, offAt, "data offset " + Long.toUnsignedString(offset) + " is not a multiple of the alignment " + alignment);
+                }
+                if (elements / type.blockSize > Long.MAX_VALUE / type.typeSize) {
+                    throw error(name, typeAt, "size in bytes of " + elements + " " + type + " elements overflows");
                 }
                 long bytes = type.byteSize(elements);
                 infos.add(new TensorInfo(name, type, shape, split, offset, bytes));
@@ -391,12 +405,15 @@ public final class GgufFile implements AutoCloseable {
             };
         }
 
-        Object readArray(String key, GgufValueType et) {
+        Object readArray(String key, GgufValueType et, int depth) {
             long at = pos;
             long n = u64(key + " (array length)");
             long minBytes = et.size > 0 ? et.size : 8;
             if (n < 0 || n > (size - pos) / minBytes) {
                 throw error(key, at, "array length " + Long.toUnsignedString(n) + " runs past the end of the file (" + size + " bytes)");
+            }
+            if (n > MAX_JAVA_ARRAY) {
+                throw error(key, at, "array length " + n + " is larger than a Java array can hold");
             }
             int len = (int) n;
             switch (et) {
@@ -433,13 +450,15 @@ public final class GgufFile implements AutoCloseable {
                     return a;
                 }
                 case ARRAY -> {
-                    Object[] a = new Object[len];
+                    if (depth >= MAX_ARRAY_DEPTH) throw error(key, at, "arrays nested deeper than " + MAX_ARRAY_DEPTH + " levels");
+                    Metadata.Entry[] a = new Metadata.Entry[len];
                     for (int i = 0; i < len; i++) {
                         long etAt = pos;
                         int id = u32(key + "[" + i + "] (element type)");
                         GgufValueType inner = GgufValueType.byId(id);
-                        if (inner == null) throw error(key, etAt, "unknown array element type " + id);
-                        a[i] = readArray(key + "[" + i + "]", inner);
+                        if (inner == null) throw error(key, etAt, "unknown array element type " + Integer.toUnsignedString(id));
+                        long valueAt = pos;
+                        a[i] = new Metadata.Entry(GgufValueType.ARRAY, inner, readArray(key + "[" + i + "]", inner, depth + 1), valueAt);
                     }
                     return a;
                 }
