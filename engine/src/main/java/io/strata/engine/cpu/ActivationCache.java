@@ -6,7 +6,8 @@ package io.strata.engine.cpu;
  *
  * <p>As in llama.cpp, quantized weights are not dotted with f32 activations but with activations quantized per
  * block: Q8_0 blocks of 32 (for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights) and Q8_K blocks of 256 (for the K-quants).
- * Each form is held as plain arrays: int8 values, one f32 scale per block, and per-block sums of the int8 values
+ * Each form is held as plain arrays: the int8 values widened to shorts (what the vector kernels multiply), one f32
+ * scale per block, and per-block sums of the int8 values
  * (Q8_0: per 32, used by the weight types with an offset or a min; Q8_K: per 16, ggml's {@code bsums}).
  * The arrays grow to the largest input seen and are then reused: no allocation in steady state.
  */
@@ -16,7 +17,7 @@ public final class ActivationCache {
     boolean q8Valid;
     int q8N;
     int q8Cols;
-    byte[] q8 = new byte[0];
+    short[] q8 = new short[0];
     float[] q8d = new float[0];
     int[] q8sum = new int[0];
 
@@ -24,7 +25,7 @@ public final class ActivationCache {
     boolean kValid;
     int kN;
     int kCols;
-    byte[] qk = new byte[0];
+    short[] qk = new short[0];
     float[] qkd = new float[0];
     int[] qkSum = new int[0];
 
@@ -42,7 +43,7 @@ public final class ActivationCache {
         if (q8Valid && q8N == n && q8Cols == cols) return;
         int len = n * cols;
         int blocks = len / 32;
-        if (q8.length < len) q8 = new byte[len];
+        if (q8.length < len) q8 = new short[len];
         if (q8d.length < blocks) {
             q8d = new float[blocks];
             q8sum = new int[blocks];
@@ -55,10 +56,10 @@ public final class ActivationCache {
             int sum = 0;
             for (int j = 0; j < 32; j++) {
                 int q = (int) Math.rint(x[o + j] * id);
-                q8[o + j] = (byte) q;
+                q8[o + j] = (short) q;
                 sum += q;
             }
-            q8d[b] = amax / 127f;
+            q8d[b] = Float.float16ToFloat(Float.floatToFloat16(amax / 127f)); // ggml's block_q8_0 keeps d as f16
             q8sum[b] = sum;
         }
         q8N = n;
@@ -75,7 +76,7 @@ public final class ActivationCache {
         if (kValid && kN == n && kCols == cols) return;
         int len = n * cols;
         int blocks = len / 256;
-        if (qk.length < len) qk = new byte[len];
+        if (qk.length < len) qk = new short[len];
         if (qkd.length < blocks) {
             qkd = new float[blocks];
             qkSum = new int[blocks * 16];
@@ -101,7 +102,7 @@ public final class ActivationCache {
                 int sum = 0;
                 for (int l = 0; l < 16; l++) {
                     int q = Math.min(127, (int) Math.rint(iscale * x[o + 16 * g + l]));
-                    qk[o + 16 * g + l] = (byte) q;
+                    qk[o + 16 * g + l] = (short) q;
                     sum += q;
                 }
                 qkSum[16 * b + g] = sum;

@@ -1,0 +1,240 @@
+package io.strata.engine.cpu;
+
+import io.strata.engine.tensor.GgmlType;
+import io.strata.engine.tensor.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Matrix products of ggml weights with f32 activations: {@code out[i*rows + r] = sum_c w[r][c] * x[i*cols + c]}
+ * for {@code i < n}, on a persistent pool of threads.
+ *
+ * <p>Work is split across output rows only: thread {@code t} of {@code T} owns a contiguous range of rows and, for
+ * each of its rows, computes the dot products with all {@code n} inputs while the row is in L1, so every weight is
+ * read from memory once per call whatever {@code n} is. Quantized weights are dotted with the activation quantized
+ * once per call into {@link ActivationCache} (Q8_0 or Q8_K, as llama.cpp); float weights with the f32 values.
+ *
+ * <p>Kernels: the Vector API ones ({@link VectorKernels}) unless {@code -Dstrata.kernels=scalar} is set (read once)
+ * or the machine has no 256-bit vectors, then the scalar twins ({@link ScalarKernels}).
+ *
+ * <p>Threads: {@code threads - 1} daemon workers are started once; the caller runs the first share itself, so
+ * {@code threads = 1} runs everything on the caller's thread. Workers spin briefly and then park between calls.
+ * One {@code MatMul} serves one caller thread at a time.
+ */
+public final class MatMul implements AutoCloseable {
+
+    /** True when the scalar kernels are forced ({@code -Dstrata.kernels=scalar}) or vectors are not available. */
+    public static final boolean SCALAR = "scalar".equals(System.getProperty("strata.kernels")) || !VectorKernels.SUPPORTED;
+
+    private static final int SPIN = 20_000;
+
+    private final int threads;
+    private final Worker[] workers;
+    private final AtomicInteger pending = new AtomicInteger();
+    private volatile int epoch;
+    private volatile boolean closed;
+    private volatile Thread caller;
+    private volatile boolean callerParked;
+    private volatile Throwable failure;
+
+    // The current job, published to the workers by the volatile write of epoch.
+    private GgmlType jobType;
+    private MemorySegment jobW;
+    private long jobRowBytes;
+    private int jobCols;
+    private int jobRows;
+    private int jobN;
+    private float[] jobX;
+    private ActivationCache jobCache;
+    private float[] jobOut;
+    private boolean jobScalar;
+
+    public MatMul(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("threads must be at least 1: " + threads);
+        this.threads = threads;
+        this.workers = new Worker[threads - 1];
+        for (int t = 1; t < threads; t++) {
+            Worker wk = new Worker(t);
+            workers[t - 1] = wk;
+            wk.thread.start();
+        }
+    }
+
+    public int threads() {
+        return threads;
+    }
+
+    /**
+     * {@code out[i*rows + r] = sum_c w[r][c] * x[i*cols + c]} for {@code i < n}, {@code r < rows}, where
+     * {@code [cols, rows]} is {@code w}'s shape. {@code cache} is the quantized-activation cache of {@code x}'s buffer
+     * (invalidated by its owner whenever {@code x} changes).
+     */
+    public void matmul(Tensor w, float[] x, int n, float[] out, ActivationCache cache) {
+        matmul(w, x, n, out, cache, SCALAR);
+    }
+
+    /** As {@link #matmul(Tensor, float[], int, float[], ActivationCache)}, choosing the kernels (for tests and benchmarks). */
+    void matmul(Tensor w, float[] x, int n, float[] out, ActivationCache cache, boolean scalar) {
+        GgmlType type = w.type();
+        int cols = w.cols();
+        int rows = w.rows();
+        if (cols % type.blockSize != 0) {
+            throw new IllegalArgumentException(w.name() + ": " + cols + " columns is not a multiple of the " + type + " block size " + type.blockSize);
+        }
+        if (n < 1) throw new IllegalArgumentException("n must be at least 1: " + n);
+        if ((long) n * cols > x.length) {
+            throw new IllegalArgumentException(w.name() + ": input holds " + x.length + " floats, needs " + n + " x " + cols);
+        }
+        if ((long) n * rows > out.length) {
+            throw new IllegalArgumentException(w.name() + ": output holds " + out.length + " floats, needs " + n + " x " + rows);
+        }
+        if (w.data().byteSize() < w.rowBytes() * rows) {
+            throw new IllegalArgumentException(w + ": data holds " + w.data().byteSize() + " bytes, needs " + w.rowBytes() * rows);
+        }
+        switch (activationOf(type)) {
+            case Q8_0 -> cache.quantizeQ8_0(x, n, cols);
+            case Q8_K -> cache.quantizeQ8_K(x, n, cols);
+            default -> { }
+        }
+        jobType = type;
+        jobW = w.data();
+        jobRowBytes = w.rowBytes();
+        jobCols = cols;
+        jobRows = rows;
+        jobN = n;
+        jobX = x;
+        jobCache = cache;
+        jobOut = out;
+        jobScalar = scalar || !VectorKernels.SUPPORTED;
+        if (threads == 1 || rows < 2 * threads) {
+            runRows(0, rows);
+            return;
+        }
+        failure = null;
+        caller = Thread.currentThread();
+        pending.set(threads - 1);
+        epoch++;
+        for (Worker wk : workers) {
+            if (wk.parked) LockSupport.unpark(wk.thread);
+        }
+        runShare(0);
+        awaitWorkers();
+        Throwable f = failure;
+        if (f != null) {
+            failure = null;
+            throw new IllegalStateException("matmul " + w + " failed in a worker thread", f);
+        }
+    }
+
+    /** The activation form a weight type is dotted with: Q8_0, Q8_K, or F32 (the floats themselves). */
+    static GgmlType activationOf(GgmlType weight) {
+        return switch (weight) {
+            case F32, F16, BF16 -> GgmlType.F32;
+            case Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 -> GgmlType.Q8_0;
+            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> GgmlType.Q8_K;
+        };
+    }
+
+    /** Dequantizes row {@code row} of {@code table} into {@code dst[dstOff..dstOff+cols)}. */
+    public void embedRow(Tensor table, int row, float[] dst, int dstOff) {
+        if (row < 0 || row >= table.rows()) {
+            throw new IllegalArgumentException(table.name() + ": row " + row + " is outside 0.." + (table.rows() - 1));
+        }
+        Dequant.dequantizeRow(table.type(), table.data(), row * table.rowBytes(), dst, dstOff, table.cols());
+    }
+
+    private void runShare(int t) {
+        int rows = jobRows;
+        // Equal shares, boundaries on multiples of 4 rows.
+        int per = (rows / threads + 3) & ~3;
+        int r0 = Math.min(rows, t * per);
+        int r1 = t == threads - 1 ? rows : Math.min(rows, r0 + per);
+        if (r0 < r1) runRows(r0, r1);
+    }
+
+    private void runRows(int r0, int r1) {
+        GgmlType type = jobType;
+        MemorySegment w = jobW;
+        long rowBytes = jobRowBytes;
+        int cols = jobCols, rows = jobRows, n = jobN;
+        float[] x = jobX, out = jobOut;
+        ActivationCache a = jobCache;
+        if (jobScalar) {
+            for (int r = r0; r < r1; r++) {
+                long o = r * rowBytes;
+                for (int i = 0; i < n; i++) out[i * rows + r] = ScalarKernels.dot(type, w, o, cols, x, a, i);
+            }
+        } else {
+            for (int r = r0; r < r1; r++) {
+                long o = r * rowBytes;
+                for (int i = 0; i < n; i++) out[i * rows + r] = VectorKernels.dot(type, w, o, cols, x, a, i);
+            }
+        }
+    }
+
+    private void awaitWorkers() {
+        for (int s = 0; s < SPIN && pending.get() != 0; s++) Thread.onSpinWait();
+        while (pending.get() != 0) {
+            callerParked = true;
+            if (pending.get() != 0) LockSupport.park(this);
+            callerParked = false;
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        epoch++;
+        for (Worker wk : workers) LockSupport.unpark(wk.thread);
+        for (Worker wk : workers) {
+            try {
+                wk.thread.join(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private final class Worker implements Runnable {
+        final int index;
+        final Thread thread;
+        volatile boolean parked;
+
+        Worker(int index) {
+            this.index = index;
+            this.thread = new Thread(this, "strata-matmul-" + index);
+            thread.setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            int seen = epoch;
+            while (true) {
+                int e;
+                int s = 0;
+                while ((e = epoch) == seen) {
+                    if (s < SPIN) {
+                        s++;
+                        Thread.onSpinWait();
+                    } else {
+                        parked = true;
+                        if (epoch == seen) LockSupport.park(this);
+                        parked = false;
+                    }
+                }
+                seen = e;
+                if (closed) return;
+                try {
+                    runShare(index);
+                } catch (Throwable t) {
+                    failure = t;
+                } finally {
+                    if (pending.decrementAndGet() == 0 && callerParked) LockSupport.unpark(caller);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+package io.strata.engine.cpu;
+
+import io.strata.engine.tensor.GgmlType;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import static io.strata.engine.cpu.Dequant.I32;
+import static io.strata.engine.cpu.Dequant.I8;
+import static io.strata.engine.cpu.Dequant.f16;
+import static io.strata.engine.cpu.Dequant.kMin;
+import static io.strata.engine.cpu.Dequant.kScale;
+import static io.strata.engine.cpu.Dequant.q3KScale;
+
+/**
+ * Vector API dot products of one weight row (ggml layout, in place in the file map) with one activation row; the
+ * twins of {@link ScalarKernels}, with the same integer sums per block.
+ *
+ * <p>Shapes: {@code L} = lanes of the preferred float vector (16 with AVX-512, 8 with AVX2). Weights are widened to
+ * {@code L} shorts ({@link #SS}, half the preferred width) and multiplied by the activation's int8 values kept as
+ * shorts; two such products (|q| &le; 127 each) still fit a short, so pairs are added before widening to {@code L}
+ * ints ({@link #IS}), scaled and accumulated in {@code L} floats. Requires a preferred shape of at least 256 bits;
+ * {@link #SUPPORTED} says whether this machine has it.
+ */
+final class VectorKernels {
+
+    static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    static final int L = FS.length();
+    static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
+    static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
+    static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, FS.vectorBitSize() / 4)));
+    /** Whether the shapes above are native here (AVX2 or AVX-512); otherwise only the scalar kernels run. */
+    static final boolean SUPPORTED = FS.vectorBitSize() >= 256 && BS.length() == L && SS.length() == L;
+
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private VectorKernels() {
+    }
+
+    /** Same contract as {@link ScalarKernels#dot}. */
+    static float dot(GgmlType type, MemorySegment w, long o, int cols, float[] x, ActivationCache a, int i) {
+        int xo = i * cols;
+        return switch (type) {
+            case F32 -> dotF32(w, o, cols, x, xo);
+            case F16 -> dotF16(w, o, cols, x, xo);
+            case BF16 -> dotBF16(w, o, cols, x, xo);
+            case Q4_0 -> dotQ4_0(w, o, cols, a, xo);
+            case Q4_1 -> dotQ4_1(w, o, cols, a, xo);
+            case Q5_0 -> dotQ5_0(w, o, cols, a, xo);
+            case Q5_1 -> dotQ5_1(w, o, cols, a, xo);
+            case Q8_0 -> dotQ8_0(w, o, cols, a, xo);
+            case Q2_K -> dotQ2_K(w, o, cols, a, xo);
+            case Q3_K -> dotQ3_K(w, o, cols, a, xo);
+            case Q4_K -> dotQ4_K(w, o, cols, a, xo);
+            case Q5_K -> dotQ5_K(w, o, cols, a, xo);
+            case Q6_K -> dotQ6_K(w, o, cols, a, xo);
+            case Q8_K -> dotQ8_K(w, o, cols, a, xo);
+        };
+    }
+
+    /** {@code L} bytes at {@code off}, sign-extended to shorts. */
+    private static ShortVector bytesS(MemorySegment w, long off) {
+        return (ShortVector) ByteVector.fromMemorySegment(BS, w, off, LE).convertShape(VectorOperators.B2S, SS, 0);
+    }
+
+    /** {@code L} bytes at {@code off}, zero-extended to shorts. */
+    private static ShortVector bytesU(MemorySegment w, long off) {
+        return (ShortVector) ByteVector.fromMemorySegment(BS, w, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, SS, 0);
+    }
+
+    private static IntVector widen(ShortVector s) {
+        return (IntVector) s.convertShape(VectorOperators.S2I, IS, 0);
+    }
+
+    private static FloatVector toFloat(IntVector v) {
+        return (FloatVector) v.convert(VectorOperators.I2F, 0);
+    }
+
+    // ---- float weights: f32 activations; cost: one FMA per L weights plus the widening of f16/bf16 ----
+
+    static float dotF32(MemorySegment w, long o, int cols, float[] x, int xo) {
+        FloatVector a0 = FloatVector.zero(FS), a1 = FloatVector.zero(FS);
+        int c = 0;
+        for (; c + 2 * L <= cols; c += 2 * L) {
+            a0 = FloatVector.fromMemorySegment(FS, w, o + 4L * c, LE).fma(FloatVector.fromArray(FS, x, xo + c), a0);
+            a1 = FloatVector.fromMemorySegment(FS, w, o + 4L * (c + L), LE).fma(FloatVector.fromArray(FS, x, xo + c + L), a1);
+        }
+        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) s += w.get(Dequant.F32, o + 4L * c) * x[xo + c];
+        return s;
+    }
+
+    /** IEEE half bits (sign-extended in ints) to floats: exponent rebias by a multiply, which also handles subnormals. */
+    private static FloatVector halfToFloat(IntVector h) {
+        IntVector em = h.and(0x7FFF);
+        IntVector bits = em.lanewise(VectorOperators.LSHL, 13);
+        FloatVector f = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f);
+        IntVector fb = f.reinterpretAsInts();
+        VectorMask<Integer> infNan = em.compare(VectorOperators.GE, 0x7C00);
+        fb = fb.blend(bits.or(0x7F800000), infNan);
+        return (FloatVector) fb.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    static float dotF16(MemorySegment w, long o, int cols, float[] x, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        int c = 0;
+        for (; c + L <= cols; c += L) {
+            ShortVector h = ShortVector.fromMemorySegment(SS, w, o + 2L * c, LE);
+            acc = halfToFloat(widen(h)).fma(FloatVector.fromArray(FS, x, xo + c), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) s += f16(w, o + 2L * c) * x[xo + c];
+        return s;
+    }
+
+    static float dotBF16(MemorySegment w, long o, int cols, float[] x, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        int c = 0;
+        for (; c + L <= cols; c += L) {
+            IntVector b = widen(ShortVector.fromMemorySegment(SS, w, o + 2L * c, LE)).lanewise(VectorOperators.LSHL, 16);
+            acc = ((FloatVector) b.reinterpretAsFloats()).fma(FloatVector.fromArray(FS, x, xo + c), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) s += Dequant.bf16ToFloat(w.get(Dequant.I16, o + 2L * c)) * x[xo + c];
+        return s;
+    }
+
+    // ---- 32-element blocks against Q8_0 activations ----
+    // Cost per block of 32: 32/L widened loads, 2 short multiplies and an add per L pairs, one widening to ints,
+    // one int->float conversion and one FMA with the broadcast block scale; offsets (-8, -16) and mins are applied
+    // once per block from the activation's block sum.
+
+    static float dotQ4_0(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float corr = 0;
+        for (int b = 0; b < cols / 32; b++, o += 18) {
+            int e = xo + 32 * b;
+            IntVector isum = IntVector.zero(IS);
+            for (int h = 0; h < 16; h += L) {
+                ShortVector q = bytesU(w, o + 2 + h);
+                ShortVector p = q.and((short) 0xF).mul(ShortVector.fromArray(SS, a.q8, e + h))
+                        .add(q.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
+                isum = isum.add(widen(p));
+            }
+            float d = f16(w, o) * a.q8d[e / 32];
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
+            corr += d * a.q8sum[e / 32];
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - 8 * corr;
+    }
+
+    static float dotQ4_1(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
+        for (int b = 0; b < cols / 32; b++, o += 20) {
+            int e = xo + 32 * b;
+            IntVector isum = IntVector.zero(IS);
+            for (int h = 0; h < 16; h += L) {
+                ShortVector q = bytesU(w, o + 4 + h);
+                ShortVector p = q.and((short) 0xF).mul(ShortVector.fromArray(SS, a.q8, e + h))
+                        .add(q.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
+                isum = isum.add(widen(p));
+            }
+            float dx = a.q8d[e / 32];
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, f16(w, o) * dx), acc);
+            mins += f16(w, o + 2) * (dx * a.q8sum[e / 32]);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + mins;
+    }
+
+    /** Lane {@code k} (k &lt; L) of the result is 16 when bit {@code k + first} of {@code qh} is set, else 0. */
+    private static ShortVector highBits(int qh, int first) {
+        ShortVector bits = ShortVector.broadcast(SS, (short) (qh >>> first)).and(BIT_OF_LANE);
+        return ShortVector.zero(SS).blend((short) 16, bits.compare(VectorOperators.NE, 0));
+    }
+
+    private static final ShortVector BIT_OF_LANE = bitOfLane();
+
+    private static ShortVector bitOfLane() {
+        short[] m = new short[SS.length()];
+        for (int k = 0; k < m.length; k++) m[k] = (short) (1 << k);
+        return ShortVector.fromArray(SS, m, 0);
+    }
+
+    static float dotQ5_0(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float corr = 0;
+        for (int b = 0; b < cols / 32; b++, o += 22) {
+            int e = xo + 32 * b;
+            int qh = w.get(I32, o + 2);
+            IntVector isum = IntVector.zero(IS);
+            for (int h = 0; h < 16; h += L) {
+                ShortVector q = bytesU(w, o + 6 + h);
+                ShortVector lo = q.and((short) 0xF).or(highBits(qh, h));
+                ShortVector hi = q.lanewise(VectorOperators.LSHR, 4).or(highBits(qh, 16 + h));
+                ShortVector p = lo.mul(ShortVector.fromArray(SS, a.q8, e + h)).add(hi.mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
+                isum = isum.add(widen(p));
+            }
+            float d = f16(w, o) * a.q8d[e / 32];
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
+            corr += d * a.q8sum[e / 32];
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - 16 * corr;
+    }
+
+    static float dotQ5_1(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
+        for (int b = 0; b < cols / 32; b++, o += 24) {
+            int e = xo + 32 * b;
+            int qh = w.get(I32, o + 4);
+            IntVector isum = IntVector.zero(IS);
+            for (int h = 0; h < 16; h += L) {
+                ShortVector q = bytesU(w, o + 8 + h);
+                ShortVector lo = q.and((short) 0xF).or(highBits(qh, h));
+                ShortVector hi = q.lanewise(VectorOperators.LSHR, 4).or(highBits(qh, 16 + h));
+                ShortVector p = lo.mul(ShortVector.fromArray(SS, a.q8, e + h)).add(hi.mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
+                isum = isum.add(widen(p));
+            }
+            float dx = a.q8d[e / 32];
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, f16(w, o) * dx), acc);
+            mins += f16(w, o + 2) * (dx * a.q8sum[e / 32]);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + mins;
+    }
+
+    static float dotQ8_0(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        for (int b = 0; b < cols / 32; b++, o += 34) {
+            int e = xo + 32 * b;
+            IntVector isum = IntVector.zero(IS);
+            for (int h = 0; h < 32; h += 2 * L) {
+                ShortVector p = bytesS(w, o + 2 + h).mul(ShortVector.fromArray(SS, a.q8, e + h))
+                        .add(bytesS(w, o + 2 + h + L).mul(ShortVector.fromArray(SS, a.q8, e + h + L)));
+                isum = isum.add(widen(p));
+            }
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, f16(w, o) * a.q8d[e / 32]), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---- 256-element blocks against Q8_K activations ----
+    // Cost per 16 or 32 weights of one scale: unpack (2-6 bit ops), one short multiply with the activation, one
+    // widening to ints, one int multiply by the sub-block scale, one add; per block one conversion and one FMA.
+    // Mins and the constant offsets (-4 in Q3_K, -32 in Q6_K) use the activation's sums per 16 (bsums), scalar.
+
+    static float dotQ2_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
+        for (int b = 0; b < cols / 256; b++, o += 84) {
+            int e = xo + 256 * b;
+            int kb = e / 256;
+            IntVector isum = IntVector.zero(IS);
+            int m = 0;
+            for (int g = 0; g < 16; g++) {
+                int sc = Dequant.u8(w, o + g);
+                m += (sc >>> 4) * a.qkSum[16 * kb + g];
+                int half = g >>> 3, shift = 2 * ((g & 7) >>> 1), part = g & 1;
+                long q = o + 16 + 32 * half + 16 * part;
+                for (int l = 0; l < 16; l += L) {
+                    ShortVector v = bytesU(w, q + l).lanewise(VectorOperators.LSHR, shift).and((short) 3);
+                    isum = isum.add(widen(v.mul(ShortVector.fromArray(SS, a.qk, e + 16 * g + l))).mul(sc & 0xF));
+                }
+            }
+            float dx = a.qkd[kb];
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, dx * f16(w, o + 80)), acc);
+            mins += dx * f16(w, o + 82) * m;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    static float dotQ3_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float offset = 0;
+        for (int b = 0; b < cols / 256; b++, o += 110) {
+            int e = xo + 256 * b;
+            int kb = e / 256;
+            IntVector isum = IntVector.zero(IS);
+            int corr = 0;
+            for (int g = 0; g < 16; g++) {
+                int half = g >>> 3, j = (g & 7) >>> 1, part = g & 1;
+                int sc = q3KScale(w, o + 96, g);
+                corr += sc * a.qkSum[16 * kb + g];
+                long q = o + 32 + 32 * half + 16 * part;
+                long hm = o + 16 * part;
+                int hbit = 4 * half + j;
+                for (int l = 0; l < 16; l += L) {
+                    ShortVector lo = bytesU(w, q + l).lanewise(VectorOperators.LSHR, 2 * j).and((short) 3);
+                    ShortVector hi = bytesU(w, hm + l).lanewise(VectorOperators.LSHR, hbit).and((short) 1);
+                    ShortVector v = lo.or(hi.lanewise(VectorOperators.LSHL, 2)); // q + 4, in 0..7
+                    isum = isum.add(widen(v.mul(ShortVector.fromArray(SS, a.qk, e + 16 * g + l))).mul(sc));
+                }
+            }
+            float d = a.qkd[kb] * f16(w, o + 108);
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
+            offset += d * (4 * corr);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - offset;
+    }
+
+    static float dotQ4_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
+        for (int b = 0; b < cols / 256; b++, o += 144) {
+            int e = xo + 256 * b;
+            int kb = e / 256;
+            IntVector isum = IntVector.zero(IS);
+            int m = 0;
+            for (int i = 0; i < 4; i++) {
+                int sc0 = kScale(w, o + 4, 2 * i), sc1 = kScale(w, o + 4, 2 * i + 1);
+                m += kMin(w, o + 4, 2 * i) * (a.qkSum[16 * kb + 4 * i] + a.qkSum[16 * kb + 4 * i + 1])
+                        + kMin(w, o + 4, 2 * i + 1) * (a.qkSum[16 * kb + 4 * i + 2] + a.qkSum[16 * kb + 4 * i + 3]);
+                long q = o + 16 + 32L * i;
+                int x0 = e + 64 * i;
+                for (int l = 0; l < 32; l += L) {
+                    ShortVector v = bytesU(w, q + l);
+                    IntVector p0 = widen(v.and((short) 0xF).mul(ShortVector.fromArray(SS, a.qk, x0 + l)));
+                    IntVector p1 = widen(v.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(SS, a.qk, x0 + 32 + l)));
+                    isum = isum.add(p0.mul(sc0)).add(p1.mul(sc1));
+                }
+            }
+            float dx = a.qkd[kb];
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, dx * f16(w, o)), acc);
+            mins += dx * f16(w, o + 2) * m;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    static float dotQ5_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float mins = 0;
+        for (int b = 0; b < cols / 256; b++, o += 176) {
+            int e = xo + 256 * b;
+            int kb = e / 256;
+            IntVector isum = IntVector.zero(IS);
+            int m = 0;
+            for (int i = 0; i < 4; i++) {
+                int sc0 = kScale(w, o + 4, 2 * i), sc1 = kScale(w, o + 4, 2 * i + 1);
+                m += kMin(w, o + 4, 2 * i) * (a.qkSum[16 * kb + 4 * i] + a.qkSum[16 * kb + 4 * i + 1])
+                        + kMin(w, o + 4, 2 * i + 1) * (a.qkSum[16 * kb + 4 * i + 2] + a.qkSum[16 * kb + 4 * i + 3]);
+                long q = o + 48 + 32L * i;
+                int x0 = e + 64 * i;
+                for (int l = 0; l < 32; l += L) {
+                    ShortVector v = bytesU(w, q + l);
+                    ShortVector hb = bytesU(w, o + 16 + l);
+                    ShortVector v0 = v.and((short) 0xF).or(hb.lanewise(VectorOperators.LSHR, 2 * i).and((short) 1).lanewise(VectorOperators.LSHL, 4));
+                    ShortVector v1 = v.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2 * i + 1).and((short) 1).lanewise(VectorOperators.LSHL, 4));
+                    IntVector p0 = widen(v0.mul(ShortVector.fromArray(SS, a.qk, x0 + l)));
+                    IntVector p1 = widen(v1.mul(ShortVector.fromArray(SS, a.qk, x0 + 32 + l)));
+                    isum = isum.add(p0.mul(sc0)).add(p1.mul(sc1));
+                }
+            }
+            float dx = a.qkd[kb];
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, dx * f16(w, o)), acc);
+            mins += dx * f16(w, o + 2) * m;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    static float dotQ6_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        float offset = 0;
+        for (int b = 0; b < cols / 256; b++, o += 210) {
+            int e = xo + 256 * b;
+            int kb = e / 256;
+            IntVector isum = IntVector.zero(IS);
+            int corr = 0;
+            for (int half = 0; half < 2; half++) {
+                long ql = o + 64L * half, qh = o + 128 + 32L * half;
+                for (int k = 0; k < 4; k++) {
+                    for (int g = 0; g < 2; g++) {
+                        int si = 8 * half + 2 * k + g;
+                        int sc = w.get(I8, o + 192 + si);
+                        corr += sc * a.qkSum[16 * kb + si];
+                        for (int l = 16 * g; l < 16 * g + 16; l += L) {
+                            ShortVector lo = bytesU(w, ql + l + 32 * (k & 1)).lanewise(VectorOperators.LSHR, 4 * (k >>> 1)).and((short) 0xF);
+                            ShortVector hi = bytesU(w, qh + l).lanewise(VectorOperators.LSHR, 2 * k).and((short) 3);
+                            ShortVector v = lo.or(hi.lanewise(VectorOperators.LSHL, 4)); // q + 32, in 0..63
+                            isum = isum.add(widen(v.mul(ShortVector.fromArray(SS, a.qk, e + 128 * half + 32 * k + l))).mul(sc));
+                        }
+                    }
+                }
+            }
+            float d = a.qkd[kb] * f16(w, o + 208);
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
+            offset += d * (32 * corr);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - offset;
+    }
+
+    static float dotQ8_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+        FloatVector acc = FloatVector.zero(FS);
+        for (int b = 0; b < cols / 256; b++, o += 292) {
+            int e = xo + 256 * b;
+            IntVector isum = IntVector.zero(IS);
+            for (int h = 0; h < 256; h += 2 * L) {
+                ShortVector p = bytesS(w, o + 4 + h).mul(ShortVector.fromArray(SS, a.qk, e + h))
+                        .add(bytesS(w, o + 4 + h + L).mul(ShortVector.fromArray(SS, a.qk, e + h + L)));
+                isum = isum.add(widen(p));
+            }
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, w.get(Dequant.F32, o) * a.qkd[e / 256]), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+}
