@@ -1,0 +1,323 @@
+package io.strata.worker;
+
+import io.strata.engine.backend.KvCache;
+import io.strata.engine.model.ModelConfig;
+import io.strata.engine.model.Stage;
+import io.strata.worker.Frames.Chunk;
+import io.strata.worker.Frames.SeqFailure;
+import io.strata.worker.Frames.SeqOutput;
+import io.strata.worker.Frames.Timing;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.function.BiConsumer;
+
+/**
+ * Runs one stage: a single thread takes steps and releases in arrival order, computes the stage's layers for the
+ * step's sequences and hands the result to the {@link StageOutput} (the next stage, or the coordinator on the last
+ * stage). A sequence that cannot run (no free KV cache, unknown, past the context) is dropped from the step with a
+ * reason that travels with the step, so the coordinator always gets exactly one result per step it sent.
+ *
+ * <p>Flow control: arrivals are bounded by the inbound stream's credit (the caller requests one more frame from the
+ * {@code done} callback of each item), and the thread waits for the output to be ready before taking the next item.
+ */
+public final class StageHost implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(StageHost.class);
+
+    private record Work(Object frame, Runnable done) {
+    }
+
+    private final String workerId;
+    private final int stageIndex;
+    private final String where;
+    private final Stage stage;
+    private final ModelConfig cfg;
+    private final SequenceTable seqs;
+    private final BlockingQueue<Work> queue;
+    private final Thread thread;
+    private volatile StageOutput output;
+    private final BiConsumer<StageOutput, String> onBroken;
+    private volatile boolean closed;
+    private volatile long steps;
+    private float[] out = new float[0];
+
+    /**
+     * @param queueCapacity upper bound of frames admitted by the inbound credit (the queue never refuses below it)
+     * @param onBroken      told when the output cannot deliver, with the output and the reason
+     */
+    public StageHost(String workerId, int stageIndex, Stage stage, KvCache[] caches, int queueCapacity,
+                     BiConsumer<StageOutput, String> onBroken) {
+        this.workerId = workerId;
+        this.stageIndex = stageIndex;
+        this.stage = stage;
+        this.cfg = stage.config();
+        this.seqs = new SequenceTable(caches);
+        this.queue = new ArrayBlockingQueue<>(queueCapacity);
+        this.onBroken = onBroken;
+        this.where = "stage " + stageIndex + " (layers [" + stage.firstLayer() + ", " + stage.endLayer() + ") on worker " + workerId + ")";
+        this.thread = Thread.ofPlatform().name("stage-" + stageIndex + "-" + workerId).daemon().unstarted(this::run);
+        thread.start();
+    }
+
+    public String where() {
+        return where;
+    }
+
+    public Stage stage() {
+        return stage;
+    }
+
+    public void setOutput(StageOutput output) {
+        this.output = output;
+    }
+
+    public StageOutput output() {
+        return output;
+    }
+
+    public int activeSequences() {
+        return seqs.active();
+    }
+
+    public long kvBytes() {
+        return seqs.bytes();
+    }
+
+    public long steps() {
+        return steps;
+    }
+
+    /**
+     * Admits a {@link Frames.Step} or {@link Frames.Release}; never blocks. {@code done} runs on the stage thread once
+     * the frame is handed on (the inbound adapter requests the next frame there).
+     */
+    public void submit(Object frame, Runnable done) {
+        if (closed) throw new IllegalStateException(where + " is closed");
+        if (!queue.offer(new Work(frame, done))) {
+            // Only a peer that ignores flow control gets here.
+            throw new IllegalStateException(where + ": more frames arrived than the stream's credit allows (" + queue.size() + ")");
+        }
+    }
+
+    private void run() {
+        while (!closed) {
+            Work w;
+            try {
+                w = queue.take();
+            } catch (InterruptedException e) {
+                return;
+            }
+            StageOutput o = output;
+            try {
+                if (o == null) {
+                    throw new StageOutput.BrokenOutputException(where + " has no output: "
+                            + (stage.isLast() ? "the coordinator has not opened the results stream" : "not linked to the next stage"));
+                }
+                o.awaitReady();
+                switch (w.frame()) {
+                    case Frames.Step s -> step(s, o);
+                    case Frames.Release r -> release(r, o);
+                    default -> throw new IllegalStateException("unknown frame " + w.frame().getClass());
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (StageOutput.BrokenOutputException e) {
+                log.warn("{}: dropping a frame: {}", where, e.getMessage());
+                if (o != null) onBroken.accept(o, e.getMessage());
+            } catch (RuntimeException e) {
+                log.error("{}: frame failed", where, e);
+            } finally {
+                if (w.done() != null) w.done().run();
+            }
+        }
+    }
+
+    private void release(Frames.Release r, StageOutput o) {
+        if (r.all()) {
+            seqs.releaseAll();
+        } else {
+            for (long id : r.seqIds()) seqs.release(id);
+        }
+        if (stage.isLast()) {
+            o.released(r);
+        } else {
+            o.forward(r);
+        }
+    }
+
+    private void step(Frames.Step in, StageOutput o) {
+        long start = System.nanoTime();
+        long queued = Math.max(0, start - in.arrivedNanos());
+        int dim = cfg.dim();
+        List<SeqFailure> failures = new ArrayList<>(in.failures());
+        List<Chunk> kept = new ArrayList<>(in.chunks().size());
+        List<SequenceTable.Entry> entries = new ArrayList<>(in.chunks().size());
+        int[] rowOffset = new int[in.chunks().size()];
+        Set<Long> seen = new HashSet<>();
+        int inRows = 0;
+        int keptRows = 0;
+        for (int c = 0; c < in.chunks().size(); c++) {
+            Chunk ch = in.chunks().get(c);
+            rowOffset[c] = inRows;
+            inRows += ch.rows();
+            String why = null;
+            String code = "FAILED_PRECONDITION";
+            SequenceTable.Entry e = seqs.get(ch.seqId());
+            if (!seen.add(ch.seqId())) {
+                why = "appears twice in one step";
+                code = "INVALID_ARGUMENT";
+            } else if (ch.rows() <= 0) {
+                why = "has no rows";
+                code = "INVALID_ARGUMENT";
+            } else if (ch.start() + ch.rows() > seqs.contextLength()) {
+                why = "positions " + ch.start() + ".." + (ch.start() + ch.rows() - 1) + " exceed the context length " + seqs.contextLength();
+                code = "OUT_OF_RANGE";
+            } else if (e == null && ch.start() != 0) {
+                why = "is unknown here (never prefilled, or released) but the chunk starts at position " + ch.start();
+            } else if (e != null && ch.start() > e.length) {
+                why = "has " + e.length + " positions here but the chunk starts at " + ch.start();
+            } else if (stage.isFirst() && !tokensValid(in.tokens(), rowOffset[c], ch.rows())) {
+                why = "has a token id outside the vocabulary of " + cfg.vocab();
+                code = "INVALID_ARGUMENT";
+            }
+            if (why == null && e == null) {
+                e = seqs.open(ch.seqId());
+                if (e == null) {
+                    why = "cannot start: all " + seqs.capacity() + " KV caches are in use";
+                    code = "RESOURCE_EXHAUSTED";
+                }
+            }
+            if (why != null) {
+                failures.add(new SeqFailure(ch.seqId(), code, "sequence " + ch.seqId() + " " + why + " (" + where + ")"));
+                continue;
+            }
+            kept.add(ch);
+            entries.add(e);
+            keptRows += ch.rows();
+        }
+
+        int n = keptRows;
+        int[] tokens = stage.isFirst() ? new int[n] : null;
+        float[] hidden = stage.isFirst() ? null : (kept.size() == in.chunks().size() ? in.hidden() : new float[n * dim]);
+        int[] positions = new int[n];
+        KvCache[] caches = new KvCache[n];
+        List<Integer> logitRows = new ArrayList<>();
+        int row = 0;
+        int k = 0;
+        for (int c = 0; c < in.chunks().size(); c++) {
+            Chunk ch = in.chunks().get(c);
+            if (k >= kept.size() || kept.get(k) != ch) continue;
+            SequenceTable.Entry e = entries.get(k++);
+            for (int i = 0; i < ch.rows(); i++) {
+                int r = row + i;
+                positions[r] = ch.start() + i;
+                caches[r] = e.cache;
+                if (tokens != null) tokens[r] = in.tokens()[rowOffset[c] + i];
+                if (stage.isLast() && (ch.returnLogits() || (ch.sample() && i == ch.rows() - 1))) logitRows.add(r);
+            }
+            if (hidden != null && hidden != in.hidden()) {
+                System.arraycopy(in.hidden(), rowOffset[c] * dim, hidden, row * dim, ch.rows() * dim);
+            }
+            row += ch.rows();
+        }
+
+        List<SeqOutput> outputs = new ArrayList<>();
+        if (n > 0) {
+            int[] lr = new int[logitRows.size()];
+            for (int i = 0; i < lr.length; i++) lr[i] = logitRows.get(i);
+            var step = new io.strata.engine.model.Step(n, tokens, hidden, positions, caches, lr);
+            int need = stage.outputFloats(step);
+            if (out.length < need) out = new float[need];
+            try {
+                stage.forward(step, out);
+                for (int i = 0; i < kept.size(); i++) {
+                    Chunk ch = kept.get(i);
+                    entries.get(i).length = ch.start() + ch.rows();
+                }
+                if (stage.isLast()) outputs = pick(kept, entries, out);
+            } catch (RuntimeException ex) {
+                log.error("{}: forward of step {} failed", where, in.stepId(), ex);
+                for (Chunk ch : kept) {
+                    failures.add(new SeqFailure(ch.seqId(), "INTERNAL", "sequence " + ch.seqId() + ": forward failed at " + where + ": " + ex));
+                    seqs.release(ch.seqId());
+                }
+                kept = List.of();
+                n = 0;
+                outputs = List.of();
+            }
+        }
+        steps++;
+        List<Timing> timings = new ArrayList<>(in.timings());
+        timings.add(new Timing(stageIndex, workerId, queued, System.nanoTime() - start));
+        if (stage.isLast()) {
+            o.result(new Frames.StepResult(in.stepId(), outputs, failures, timings));
+        } else {
+            float[] next = new float[n * dim];
+            if (n > 0) System.arraycopy(out, 0, next, 0, n * dim);
+            o.forward(new Frames.Step(in.stepId(), kept, null, next, failures, timings, 0L));
+        }
+    }
+
+    private boolean tokensValid(int[] tokens, int off, int rows) {
+        if (tokens == null || tokens.length < off + rows) return false;
+        for (int i = off; i < off + rows; i++) {
+            if (tokens[i] < 0 || tokens[i] >= cfg.vocab()) return false;
+        }
+        return true;
+    }
+
+    /** Last stage: tokens (and logits, log-probabilities) of each kept chunk from the logit rows in {@code out}. */
+    private List<SeqOutput> pick(List<Chunk> kept, List<SequenceTable.Entry> entries, float[] out) {
+        int vocab = cfg.vocab();
+        List<SeqOutput> outputs = new ArrayList<>(kept.size());
+        int lrow = 0;
+        for (int i = 0; i < kept.size(); i++) {
+            Chunk ch = kept.get(i);
+            int rows = ch.returnLogits() ? ch.rows() : (ch.sample() ? 1 : 0);
+            float[] logits = null;
+            if (ch.returnLogits()) {
+                logits = new float[rows * vocab];
+                System.arraycopy(out, lrow * vocab, logits, 0, rows * vocab);
+            }
+            int token = -1;
+            float logprob = 0f;
+            int[] topTokens = new int[0];
+            float[] topLogprobs = new float[0];
+            if (ch.sample()) {
+                int off = (lrow + rows - 1) * vocab;
+                SequenceTable.Entry e = entries.get(i);
+                token = Sampler.pick(out, off, vocab, ch.sampling(), e);
+                if (ch.logprobs() || ch.topLogprobs() > 0) {
+                    double lse = TokenPicker.logSumExp(out, off, vocab);
+                    logprob = (float) (out[off + token] - lse);
+                    if (ch.topLogprobs() > 0) {
+                        topTokens = TokenPicker.top(out, off, vocab, ch.topLogprobs());
+                        topLogprobs = new float[topTokens.length];
+                        for (int t = 0; t < topTokens.length; t++) topLogprobs[t] = (float) (out[off + topTokens[t]] - lse);
+                    }
+                }
+            }
+            outputs.add(new SeqOutput(ch.seqId(), token, logprob, topTokens, topLogprobs, ch.returnLogits() ? rows : 0, logits));
+            lrow += rows;
+        }
+        return outputs;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        seqs.clear();
+    }
+}

@@ -1,0 +1,44 @@
+package io.strata.worker.grpc;
+
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Channels to other Strata processes, one per address, built the same way everywhere: plaintext (run the cluster on
+ * a private network), a direct executor (callbacks only hand work on), large messages (a prefill chunk of a 405B
+ * model is 32 MiB in f32), keepalive pings so a peer that vanished without a reset is noticed.
+ */
+public final class Channels implements AutoCloseable {
+    public static final int MAX_MESSAGE_BYTES = 512 << 20;
+    private final Map<String, ManagedChannel> channels = new HashMap<>();
+
+    public static ManagedChannel build(String address) {
+        return NettyChannelBuilder.forTarget(address)
+                .usePlaintext()
+                .directExecutor()
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .keepAliveTime(10, TimeUnit.SECONDS)
+                .keepAliveTimeout(5, TimeUnit.SECONDS)
+                .keepAliveWithoutCalls(true)
+                .build();
+    }
+
+    public synchronized ManagedChannel get(String address) {
+        ManagedChannel c = channels.get(address);
+        if (c == null || c.isShutdown()) {
+            c = build(address);
+            channels.put(address, c);
+        }
+        return c;
+    }
+
+    @Override
+    public synchronized void close() {
+        for (ManagedChannel c : channels.values()) c.shutdownNow();
+        channels.clear();
+    }
+}
