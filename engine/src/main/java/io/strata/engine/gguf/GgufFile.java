@@ -90,7 +90,9 @@ public final class GgufFile implements AutoCloseable {
             int alignment = DEFAULT_ALIGNMENT;
             for (int i = 0; i < count; i++) {
                 Path p = i == 0 ? first : path.resolveSibling(String.format("%s-%05d-of-%05d.gguf", m.group(1), i + 1, count));
-                Parser parser = new Parser(p, map(arena, p), i, tensors);
+                MemorySegment seg = map(arena, p);
+                MapAdvice.random(seg, 0);
+                Parser parser = new Parser(p, seg, i, tensors);
                 Metadata meta = parser.parse();
                 if (i == 0) {
                     firstMeta = meta;

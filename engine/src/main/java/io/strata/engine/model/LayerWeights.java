@@ -10,13 +10,4 @@ import io.strata.engine.tensor.Tensor;
  */
 public record LayerWeights(int layer, Tensor attnNorm, Tensor wq, Tensor wk, Tensor wv, Tensor bq, Tensor bk,
                            Tensor bv, Tensor wo, Tensor ffnNorm, Tensor gate, Tensor up, Tensor down) {
-
-    /** Bytes of every tensor of this layer. */
-    public long bytes() {
-        long n = 0;
-        for (Tensor t : new Tensor[]{attnNorm, wq, wk, wv, bq, bk, bv, wo, ffnNorm, gate, up, down}) {
-            if (t != null) n += t.data().byteSize();
-        }
-        return n;
-    }
 }

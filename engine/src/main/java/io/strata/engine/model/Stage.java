@@ -184,11 +184,36 @@ public final class Stage implements AutoCloseable {
     /** Bytes of the weights this stage reads (its layers, plus embedding and head where it has them). */
     public long weightBytes() {
         long n = 0;
-        for (LayerWeights lw : layers) n += lw.bytes();
-        if (tokenEmbd != null) n += tokenEmbd.data().byteSize();
-        if (outputNorm != null) n += outputNorm.data().byteSize();
-        if (output != null && output != tokenEmbd) n += output.data().byteSize();
+        for (Tensor t : tensors()) n += t.data().byteSize();
         return n;
+    }
+
+    /**
+     * Reads this stage's tensors into memory now (and only them), so the first step does not wait on page faults.
+     * Returns the bytes paged in.
+     */
+    public long pageIn() {
+        long n = 0;
+        for (Tensor t : tensors()) {
+            t.data().load();
+            n += t.data().byteSize();
+        }
+        return n;
+    }
+
+    /** Every tensor this stage reads. */
+    public java.util.List<Tensor> tensors() {
+        java.util.List<Tensor> list = new java.util.ArrayList<>();
+        if (tokenEmbd != null) list.add(tokenEmbd);
+        for (LayerWeights lw : layers) {
+            for (Tensor t : new Tensor[]{lw.attnNorm(), lw.wq(), lw.wk(), lw.wv(), lw.bq(), lw.bk(), lw.bv(), lw.wo(),
+                    lw.ffnNorm(), lw.gate(), lw.up(), lw.down()}) {
+                if (t != null) list.add(t);
+            }
+        }
+        if (outputNorm != null) list.add(outputNorm);
+        if (output != null && output != tokenEmbd) list.add(output);
+        return list;
     }
 
     /** A KV cache for one sequence covering this stage's layers. */
