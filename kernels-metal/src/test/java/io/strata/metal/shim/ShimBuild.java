@@ -43,7 +43,7 @@ public final class ShimBuild {
 
     static final List<String> FLAGS = List.of(
             "-std=c++17", "-O2", "-fPIC", "-shared", "-fno-strict-aliasing", "-fvisibility=hidden",
-            "-Wall", "-Werror", "-Wno-unknown-attributes", "-Wno-unused-function");
+            "-fsigned-char", "-Wall", "-Werror", "-Wno-unknown-attributes", "-Wno-unused-function");
 
     private static final Pattern KERNEL = Pattern.compile("\\bkernel\\s+void\\s+(\\w+)\\s*\\(");
     private static final Pattern ATTRIBUTE = Pattern.compile("\\[\\[\\s*(\\w+)\\s*(?:\\(\\s*(\\d+)\\s*\\))?\\s*\\]\\]");
