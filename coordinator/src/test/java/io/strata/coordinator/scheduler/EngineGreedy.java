@@ -1,0 +1,34 @@
+package io.strata.coordinator.scheduler;
+
+import io.strata.engine.backend.KvCache;
+import io.strata.engine.backend.KvType;
+import io.strata.engine.cpu.CpuBackend;
+import io.strata.engine.gguf.GgufFile;
+import io.strata.engine.model.ModelConfig;
+import io.strata.engine.model.Stage;
+import io.strata.engine.model.Step;
+
+/** The reference: one process, one stage over every layer, the prompt as one batch, then one token per step. */
+public final class EngineGreedy {
+    private EngineGreedy() {
+    }
+
+    public static int[] generate(GgufFile file, int[] prompt, int n, KvType kvType) {
+        ModelConfig cfg = ModelConfig.from(file);
+        try (CpuBackend backend = new CpuBackend(1)) {
+            Stage stage = Stage.load(file, cfg, 0, cfg.layers(), backend, 512);
+            float[] logits = new float[cfg.vocab()];
+            int[] out = new int[n];
+            try (KvCache cache = stage.newCache(prompt.length + n, kvType)) {
+                stage.forward(Step.ofSequence(prompt, 0, cache, false), logits);
+                for (int i = 0; i < n; i++) {
+                    int best = 0;
+                    for (int v = 1; v < cfg.vocab(); v++) if (logits[v] > logits[best]) best = v;
+                    out[i] = best;
+                    if (i + 1 < n) stage.forward(Step.ofSequence(new int[]{best}, prompt.length + i, cache, false), logits);
+                }
+            }
+            return out;
+        }
+    }
+}

@@ -1,0 +1,345 @@
+package io.strata.coordinator.scheduler;
+
+import io.strata.coordinator.scheduler.PipelineExecutor.Batch;
+import io.strata.coordinator.scheduler.PipelineExecutor.Row;
+import io.strata.coordinator.scheduler.PipelineExecutor.SeqOutput;
+import io.strata.coordinator.scheduler.Scheduler.FinishReason;
+import io.strata.coordinator.scheduler.Scheduler.Rejected;
+import io.strata.engine.backend.KvType;
+import io.strata.engine.cpu.CpuBackend;
+import io.strata.engine.gguf.GgufFile;
+import io.strata.engine.model.ModelConfig;
+import io.strata.engine.testing.Fixtures;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntPredicate;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The scheduler over a real in-process pipeline of the 4-layer {@code small-Q4_0} fixture: batched, chunked and
+ * pipelined generation gives exactly the tokens of a plain one-process run; the pipeline is kept full; prefill is
+ * interleaved with decode; admission, queue bound, cancellation and failures behave.
+ */
+class SchedulerTest {
+
+    static GgufFile file;
+    static ModelConfig cfg;
+
+    @BeforeAll
+    static void open() {
+        file = GgufFile.open(Fixtures.path("small/small-Q4_0.gguf"));
+        cfg = ModelConfig.from(file);
+    }
+
+    @AfterAll
+    static void close() {
+        file.close();
+    }
+
+    static RecordingPipeline pipeline(int stages, int maxSequences, long totalPositions) {
+        var opts = new LocalPipeline.Options(stages, KvType.F32, 256, maxSequences, totalPositions, 64);
+        return new RecordingPipeline(LocalPipeline.start(file, opts, () -> new CpuBackend(1)));
+    }
+
+    /** Collects one sequence's tokens and how it ended. */
+    static final class Collector implements Scheduler.Listener {
+        final List<Integer> tokens = new ArrayList<>();
+        final CompletableFuture<FinishReason> done = new CompletableFuture<>();
+        final CountDownLatch firstToken = new CountDownLatch(1);
+        volatile String error;
+        IntPredicate keepGoing = t -> true;
+
+        @Override
+        public synchronized boolean onToken(int token, SeqOutput output) {
+            tokens.add(token);
+            firstToken.countDown();
+            return keepGoing.test(token);
+        }
+
+        @Override
+        public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+            done.complete(reason);
+        }
+
+        @Override
+        public void onError(String message) {
+            error = message;
+            done.completeExceptionally(new IllegalStateException(message));
+        }
+
+        synchronized int[] ids() {
+            return tokens.stream().mapToInt(Integer::intValue).toArray();
+        }
+
+        synchronized int count() {
+            return tokens.size();
+        }
+
+        FinishReason await() throws Exception {
+            return done.get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    static int[] prompt(int length, int salt) {
+        int[] p = new int[length];
+        p[0] = 312; // <|begin_of_text|>
+        for (int i = 1; i < length; i++) p[i] = 1 + (i * 37 + salt * 101) % 300;
+        return p;
+    }
+
+    static Scheduler.Request greedy(int[] prompt, int maxTokens) {
+        return new Scheduler.Request("", prompt, maxTokens, Sampling.GREEDY, new int[0]);
+    }
+
+    @Test
+    void batchedChunkedPipelinedTokensEqualOneProcessGreedy() throws Exception {
+        int streams = 6;
+        int n = 24;
+        int[][] prompts = new int[streams][];
+        for (int i = 0; i < streams; i++) prompts[i] = prompt(5 + 7 * i, i);
+        try (RecordingPipeline p = pipeline(3, 8, 8 * 256); Scheduler s = new Scheduler(p, new Scheduler.Config(8, 16, 0))) {
+            Collector[] c = new Collector[streams];
+            for (int i = 0; i < streams; i++) {
+                c[i] = new Collector();
+                s.submit(greedy(prompts[i], n), c[i]);
+            }
+            for (int i = 0; i < streams; i++) {
+                assertEquals(FinishReason.LENGTH, c[i].await(), "stream " + i);
+                assertArrayEquals(EngineGreedy.generate(file, prompts[i], n, KvType.F32), c[i].ids(), "stream " + i);
+            }
+            // the work really was batched, chunked and pipelined
+            assertEquals(3, p.maxInFlight.get(), "micro-batches in flight at once with 3 stages");
+            assertTrue(p.batches.stream().anyMatch(b -> b.rows().size() > 1), "some step mixes sequences");
+            for (Batch b : p.batches) {
+                int prefill = 0;
+                for (Row r : b.rows()) if (r.tokens().length > 1 || !r.sample()) prefill += r.tokens().length;
+                assertTrue(prefill <= 8, "a step carries at most one prefill chunk budget: " + prefill);
+            }
+            assertEquals(streams, new HashSet<>(p.released).size(), "every sequence released");
+            awaitTrue(() -> p.stages().stream().allMatch(st -> st.kvBytes() == 0), "KV caches freed on every stage");
+        }
+    }
+
+    @Test
+    void decodingStreamsAreSpreadOverOneMicroBatchPerStage() throws Exception {
+        int streams = 6;
+        try (RecordingPipeline p = pipeline(3, 8, 8 * 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            Collector[] c = new Collector[streams];
+            for (int i = 0; i < streams; i++) {
+                c[i] = new Collector();
+                s.submit(greedy(prompt(4, i), 40), c[i]);
+            }
+            for (Collector x : c) assertEquals(FinishReason.LENGTH, x.await());
+            // once all six decode: no decode-only batch holds more than ceil(6/3) = 2 rows, and three are in flight
+            int decodeOnly = 0;
+            for (Batch b : p.batches) {
+                boolean allDecode = b.rows().stream().allMatch(r -> r.tokens().length == 1 && r.start() >= 4);
+                if (allDecode) {
+                    decodeOnly++;
+                    assertTrue(b.rows().size() <= 2, "decode batch of " + b.rows().size() + " rows");
+                }
+            }
+            assertTrue(decodeOnly > 50, "decode batches: " + decodeOnly);
+            assertEquals(3, p.maxInFlight.get());
+        }
+    }
+
+    @Test
+    void aLongPromptIsChunkedWhileRunningStreamsKeepGettingTokens() throws Exception {
+        int length = 60;
+        try (RecordingPipeline p = pipeline(2, 8, 8 * 256); Scheduler s = new Scheduler(p, new Scheduler.Config(16, 16, 0))) {
+            Collector a = new Collector();
+            Collector b = new Collector();
+            Scheduler.Ticket ta = s.submit(greedy(prompt(3, 1), 250), a);
+            Scheduler.Ticket tb = s.submit(greedy(prompt(3, 2), 250), b);
+            assertTrue(a.firstToken.await(30, TimeUnit.SECONDS) && b.firstToken.await(30, TimeUnit.SECONDS));
+            int[] longPrompt = prompt(length, 3);
+            Collector late = new Collector();
+            int before = a.count();
+            s.submit(greedy(longPrompt, 2), late);
+            assertEquals(FinishReason.LENGTH, late.await());
+            int after = a.count();
+            ta.cancel();
+            tb.cancel();
+            assertEquals(FinishReason.CANCELLED, a.await());
+            assertEquals(FinishReason.CANCELLED, b.await());
+            assertTrue(after > before + 3, "stream a advanced while the prompt was processed: " + before + " -> " + after);
+            assertArrayEquals(EngineGreedy.generate(file, longPrompt, 2, KvType.F32), late.ids());
+            // the prompt went in several chunks, none over the chunk size, each step carrying at most one chunk
+            long lateSeq = p.batches.stream().flatMap(x -> x.rows().stream()).filter(r -> r.tokens().length > 3)
+                    .mapToLong(Row::seq).findFirst().orElseThrow();
+            List<Row> chunks = p.batches.stream().flatMap(x -> x.rows().stream()).filter(r -> r.seq() == lateSeq && r.start() < length).toList();
+            assertTrue(chunks.size() >= length / 16, "chunks: " + chunks.size());
+            for (Row r : chunks) assertTrue(r.tokens().length <= 16);
+            assertEquals(length, chunks.stream().mapToInt(r -> r.tokens().length).sum());
+            long mixed = p.batches.stream().filter(x -> x.rows().stream().anyMatch(r -> r.seq() == lateSeq && r.start() < length)
+                    && x.rows().stream().anyMatch(r -> r.seq() != lateSeq)).count();
+            assertTrue(mixed > 0, "prompt chunks rode along with decode rows");
+        }
+    }
+
+    @Test
+    void aFullQueueRefusesWithRetryAfter() throws Exception {
+        try (RecordingPipeline p = pipeline(1, 1, 256); Scheduler s = new Scheduler(p, new Scheduler.Config(256, 1, 1))) {
+            Collector a = new Collector();
+            s.submit(greedy(prompt(4, 1), 40), a);
+            assertTrue(a.firstToken.await(30, TimeUnit.SECONDS));  // a is running: the one slot is taken
+            Collector b = new Collector();
+            s.submit(greedy(prompt(4, 2), 2), b);                 // waits in the queue (bound 1)
+            Rejected r = assertThrows(Rejected.class, () -> s.submit(greedy(prompt(4, 3), 2), new Collector()));
+            assertEquals(Rejected.Reason.QUEUE_FULL, r.reason());
+            assertTrue(r.retryAfterSeconds() >= 1);
+            assertEquals(FinishReason.LENGTH, a.await());
+            assertEquals(FinishReason.LENGTH, b.await());
+            assertEquals(1, s.rejectedQueueFull.sum());
+        }
+    }
+
+    @Test
+    void kvAdmissionNeverOvercommitsPositions() throws Exception {
+        // 256 positions in all: each request needs 120 + 20 = 140, so only one can hold a cache at a time
+        try (RecordingPipeline p = pipeline(2, 4, 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            List<Collector> cs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                Collector c = new Collector();
+                cs.add(c);
+                s.submit(greedy(prompt(120, i), 20), c);
+            }
+            for (Collector c : cs) assertEquals(FinishReason.LENGTH, c.await());
+            assertEquals(1, p.maxLive.get(), "sequences holding a cache at once");
+        }
+    }
+
+    @Test
+    void cancellingAStreamReleasesItsCacheOnEveryStage() throws Exception {
+        try (RecordingPipeline p = pipeline(3, 4, 4 * 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            Collector a = new Collector();
+            Scheduler.Ticket t = s.submit(greedy(prompt(6, 1), 240), a);
+            assertTrue(a.firstToken.await(30, TimeUnit.SECONDS));
+            assertTrue(p.stages().stream().allMatch(st -> st.kvBytes() > 0), "every stage holds the cache");
+            t.cancel();
+            assertEquals(FinishReason.CANCELLED, a.await());
+            assertTrue(a.count() < 240);
+            assertEquals(1, p.released.size());
+            awaitTrue(() -> p.stages().stream().allMatch(st -> st.kvBytes() == 0), "KV caches freed on every stage");
+            assertEquals(1, s.cancelled.sum());
+        }
+    }
+
+    @Test
+    void stopTokensAndListenersEndASequenceWithStop() throws Exception {
+        int[] pr = prompt(8, 5);
+        int[] ref = EngineGreedy.generate(file, pr, 12, KvType.F32);
+        try (RecordingPipeline p = pipeline(2, 4, 4 * 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            Collector byToken = new Collector();
+            s.submit(new Scheduler.Request("", pr, 12, Sampling.GREEDY, new int[]{ref[5]}), byToken);
+            assertEquals(FinishReason.STOP, byToken.await());
+            int firstStop = 0;
+            while (ref[firstStop] != ref[5]) firstStop++;
+            assertArrayEquals(java.util.Arrays.copyOf(ref, firstStop), byToken.ids(), "the stop token is not passed on");
+
+            Collector byListener = new Collector();
+            byListener.keepGoing = tok -> byListener.count() < 3;
+            s.submit(greedy(pr, 12), byListener);
+            assertEquals(FinishReason.STOP, byListener.await());
+            assertArrayEquals(java.util.Arrays.copyOf(ref, 3), byListener.ids());
+        }
+    }
+
+    @Test
+    void logprobsComeFromTheLastStage() throws Exception {
+        try (RecordingPipeline p = pipeline(2, 4, 4 * 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            List<SeqOutput> outs = new ArrayList<>();
+            CompletableFuture<FinishReason> done = new CompletableFuture<>();
+            s.submit(new Scheduler.Request("", prompt(5, 1), 4, new Sampling(0f, 1f, 0, 0, 0f, 0f, true, 3), new int[0]),
+                    new Scheduler.Listener() {
+                        public boolean onToken(int token, SeqOutput o) { outs.add(o); return true; }
+                        public void onFinish(FinishReason r, int pt, int ct) { done.complete(r); }
+                        public void onError(String m) { done.completeExceptionally(new IllegalStateException(m)); }
+                    });
+            assertEquals(FinishReason.LENGTH, done.get(60, TimeUnit.SECONDS));
+            assertEquals(4, outs.size());
+            for (SeqOutput o : outs) {
+                assertEquals(3, o.top().size());
+                assertEquals(o.token(), o.top().get(0).token(), "greedy picks the most likely token");
+                assertEquals(o.logprob(), o.top().get(0).logprob(), 0f);
+                assertTrue(o.logprob() <= 0 && o.top().get(1).logprob() <= o.top().get(0).logprob());
+            }
+        }
+    }
+
+    @Test
+    void aNotReadyPipelineRefusesAndAFailingStepFailsItsSequences() throws Exception {
+        try (RecordingPipeline p = pipeline(2, 4, 4 * 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            p.ready = false;
+            Rejected r = assertThrows(Rejected.class, () -> s.submit(greedy(prompt(4, 1), 4), new Collector()));
+            assertEquals(Rejected.Reason.NOT_READY, r.reason());
+            p.ready = true;
+            assertThrows(IllegalArgumentException.class, () -> s.submit(greedy(prompt(200, 1), 100), new Collector()),
+                    "prompt + max tokens over the context");
+            Collector ok = new Collector();
+            s.submit(greedy(prompt(4, 2), 4), ok);
+            assertEquals(FinishReason.LENGTH, ok.await());
+            p.failNext = "stage 1 (local-1, layers [2, 4)): injected failure";
+            Collector doomed = new Collector();
+            s.submit(greedy(prompt(4, 3), 4), doomed);
+            assertThrows(Exception.class, doomed::await);
+            assertTrue(doomed.error.contains("stage 1 (local-1"), doomed.error);
+            assertEquals(2, p.released.size(), "the failed sequence is released too");
+            assertEquals(1, s.failed.sum());
+        }
+    }
+
+    @Test
+    void theQueueIsServedRoundRobinAcrossUsers() {
+        FairQueue<String> q = new FairQueue<>();
+        q.add("alice", "a1");
+        q.add("alice", "a2");
+        q.add("alice", "a3");
+        q.add("bob", "b1");
+        q.add("carol", "c1");
+        q.add("bob", "b2");
+        List<String> order = new ArrayList<>();
+        while (q.size() > 0) order.add(q.poll());
+        assertEquals(List.of("a1", "b1", "c1", "a2", "b2", "a3"), order);
+        q.add("x", "x1");
+        q.add("x", "x2");
+        assertTrue(q.remove("x", "x1"));
+        assertEquals("x2", q.peek());
+        assertFalse(q.remove("y", "x2"));
+    }
+
+    @Test
+    void histogramQuantilesInterpolateInsideBuckets() {
+        LatencyHistogram h = new LatencyHistogram(0.01, 0.02, 0.04);
+        for (int i = 0; i < 50; i++) h.observeNanos(5_000_000);    // 5 ms
+        for (int i = 0; i < 50; i++) h.observeNanos(30_000_000);   // 30 ms
+        assertEquals(100, h.count());
+        assertEquals(0.01, h.quantile(0.5), 1e-9);
+        assertEquals(0.02 + 0.02 * 49.0 / 50, h.quantile(0.99), 1e-9);
+        assertArrayEquals(new long[]{50, 50, 100, 100}, h.cumulative());
+        assertEquals(0.5 * 0.005 * 100 + 0.5 * 0.03 * 100, h.sumSeconds(), 1e-9);
+    }
+
+    static void awaitTrue(java.util.function.BooleanSupplier cond, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!cond.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("not within 10 s: " + what);
+            Thread.onSpinWait();
+            Thread.sleep(1);
+        }
+    }
+}
