@@ -27,8 +27,7 @@ public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfFloat F32LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    private final Object matmul;
-    private float[] wrow = new float[0];
+    private final MatMul matmul;
     private final int threads;
     private final Map<Rope, double[]> invFreqs = new IdentityHashMap<>();
     private float[] scores = new float[0];   // attention scratch: one score per cached position
@@ -39,7 +38,7 @@ public final class CpuBackend implements Backend {
     public CpuBackend(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads must be at least 1: " + threads);
         this.threads = threads;
-        this.matmul = null;
+        this.matmul = new MatMul(threads);
     }
 
     @Override
@@ -109,21 +108,7 @@ public final class CpuBackend implements Backend {
     public void matmul(Tensor w, Buf x, int n, Buf out) {
         CpuBuf in = buf(x);
         CpuBuf o = buf(out);
-        int cols = w.cols();
-        int rows = w.rows();
-        if (wrow.length < cols) wrow = new float[cols];
-        for (int r = 0; r < rows; r++) {
-            Dequant.dequantizeRow(w.type(), w.data(), r * w.rowBytes(), wrow, 0, cols);
-            for (int i = 0; i < n; i++) {
-                float s = 0;
-                if (w.type() == GgmlType.BF16) {
-                    for (int c = 0; c < cols; c++) s += wrow[c] * Dequant.bf16ToFloat(Quantize.floatToBf16(in.a[i * cols + c]));
-                } else {
-                    for (int c = 0; c < cols; c++) s += wrow[c] * in.a[i * cols + c];
-                }
-                o.a[i * rows + r] = s;
-            }
-        }
+        matmul.matmul(w, in.a, n, o.a, in.cache);
         o.written();
     }
 
@@ -322,7 +307,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void close() {
-
+        matmul.close();
     }
 
     /** Whether {@code type} has a CPU matrix kernel (every type Strata reads does). */

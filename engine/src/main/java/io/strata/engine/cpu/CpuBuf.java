@@ -5,7 +5,7 @@ import io.strata.engine.backend.Buf;
 /** A CPU activation buffer: a heap {@code float[]} plus the cache of its quantized forms used by {@link MatMul}. */
 final class CpuBuf implements Buf {
     final float[] a;
-    final Object cache = null;
+    final ActivationCache cache = new ActivationCache();
 
     CpuBuf(int floats) {
         a = new float[floats];
@@ -18,6 +18,6 @@ final class CpuBuf implements Buf {
 
     /** Marks the contents as changed: quantized copies of it are stale. */
     void written() {
-
+        cache.invalidate();
     }
 }
