@@ -81,9 +81,13 @@ class PlacementTest {
         String why = assertInstanceOf(Placement.Unfit.class, total).reason();
         assertTrue(why.contains("needs 910 MiB of weights") && why.contains("the 2 workers offer 600 MiB"), why);
 
-        var single = Placement.place(model(2), List.of(worker("a", 150 * MB, 1, 2), worker("b", 150 * MB, 1, 2)));
+        var single = Placement.place(model(2), List.of(worker("a", 150 * MB, 1, 2), worker("b", 150 * MB, 1, 2), worker("c", 150 * MB, 1, 2)));
         String why2 = assertInstanceOf(Placement.Unfit.class, single).reason();
         assertTrue(why2.contains("layer 0 with the embedding alone needs 151 MiB but the largest worker (a) offers 150 MiB"), why2);
+
+        var split = Placement.place(model(2), List.of(worker("a", 150 * MB, 1, 2), worker("b", 170 * MB, 1, 2)));
+        String why3 = assertInstanceOf(Placement.Unfit.class, split).reason();
+        assertTrue(why3.contains("no split into contiguous layer ranges fits"), why3);
 
         assertInstanceOf(Placement.Unfit.class, Placement.place(m, List.of()));
     }
