@@ -212,7 +212,7 @@ public final class Stage implements AutoCloseable {
             }
         }
         if (outputNorm != null) list.add(outputNorm);
-        if (output != null && output != tokenEmbd) list.add(output);
+        if (output != null && (tokenEmbd == null || !output.name().equals(tokenEmbd.name()))) list.add(output);
         return list;
     }
 
