@@ -386,6 +386,56 @@ void msl::fail(const char* message) {
     fail_here(*tl_group, message);
 }
 
+// ---- half conversions ----------------------------------------------------------------------------------------
+// clang 14 lowers __fp16 <-> float conversions on x86-64 to these compiler-rt helpers, which neither libgcc nor
+// glibc provide; IEEE binary16 with round-to-nearest-even, as Metal converts.
+
+extern "C" __attribute__((visibility("hidden"))) float __gnu_h2f_ieee(unsigned short h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu;
+    uint32_t man = h & 0x3FFu;
+    uint32_t bits;
+    if (exp == 0x1Fu) {
+        bits = sign | 0x7F800000u | (man << 13);  // inf / NaN
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else {  // subnormal: normalise
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while ((man & 0x400u) == 0);
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3FFu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+extern "C" __attribute__((visibility("hidden"))) unsigned short __gnu_f2h_ieee(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t a = x & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return (unsigned short)(sign | 0x7E00u | ((a >> 13) & 0x3FFu));  // NaN stays NaN
+    if (a < 0x38800000u) {  // below the smallest normal half: subnormal or zero
+        if (a < 0x33000000u) return (unsigned short)sign;  // rounds to zero (<= 2^-25)
+        uint32_t man = (a & 0x7FFFFFu) | 0x800000u;
+        int shift = 126 - (int)(a >> 23);  // value = man * 2^(e - 150) = half_man * 2^-24
+        uint32_t half_man = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1u);
+        uint32_t halfway = 1u << (shift - 1);
+        if (rem > halfway || (rem == halfway && (half_man & 1u))) half_man++;
+        return (unsigned short)(sign | half_man);
+    }
+    uint32_t r = a + 0xFFFu + ((a >> 13) & 1u);  // round mantissa to 10 bits, ties to even
+    r -= 0x38000000u;                             // rebias exponent 127 -> 15
+    if (r >= 0x0F800000u) return (unsigned short)(sign | 0x7C00u);  // overflow to infinity
+    return (unsigned short)(sign | (r >> 13));
+}
+
 // ---- C entry points for Java (ShimDevice) ------------------------------------------------------------------
 
 extern "C" {

@@ -309,6 +309,45 @@ class HarnessTest {
     }
 
     @Test
+    void halfConversionsRoundToNearestEvenLikeJava() {
+        Random r = new Random(17);
+        int n = 1 << 16;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = switch (i % 4) {
+                case 0 -> Float.float16ToFloat((short) i);                              // every half exactly
+                case 1 -> Float.intBitsToFloat(r.nextInt());                            // any float, incl. NaN/inf
+                case 2 -> Float.float16ToFloat((short) (i >> 2)) * (1 + 0x1p-11f);     // ties between halves
+                default -> (r.nextFloat() - 0.5f) * 0x1p-14f;                           // subnormal range
+            };
+        }
+        try (ShimDevice d = device(ShimDevice.Schedule.FORWARD)) {
+            DeviceBuffer in = floats(d, x);
+            DeviceBuffer h = d.newBuffer(2L * n);
+            DeviceBuffer back = d.newBuffer(4L * n);
+            Device.Commands c = d.beginCommands();
+            c.setPipeline(d.pipeline("half_roundtrip"));
+            c.setBuffer(in, 0, 0);
+            c.setBuffer(h, 0, 1);
+            c.setBuffer(back, 0, 2);
+            c.dispatchThreadgroups(n / 256, 1, 1, 256, 1, 1);
+            c.commitAndWait();
+            for (int i = 0; i < n; i++) {
+                short want = Float.floatToFloat16(x[i]);
+                short got = h.contents().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i);
+                boolean nan = Float.isNaN(x[i]);
+                if (nan) {
+                    assertTrue(Float.isNaN(Float.float16ToFloat(got)), "NaN stays NaN: " + Integer.toHexString(Float.floatToRawIntBits(x[i])));
+                } else {
+                    assertEquals(want, got, "half(" + x[i] + ") [" + Integer.toHexString(Float.floatToRawIntBits(x[i])) + "]");
+                }
+                float b = back.contents().getAtIndex(JAVA_FLOAT, i);
+                assertEquals(Float.float16ToFloat(got), b, 0f, "float(half bits " + Integer.toHexString(got & 0xFFFF) + ")");
+            }
+        }
+    }
+
+    @Test
     void dispatchStructLayoutMatchesTheLibrary() {
         ShimDevice.Library lib = ShimLibraries.harness();
         assertEquals(ShimDevice.DISPATCH.byteSize(), lib.layout(0), "sizeof(shim_dispatch)");

@@ -197,3 +197,13 @@ kernel void matrix_8x8(
     simdgroup_multiply_accumulate(acc, ma, mb, acc);
     simdgroup_store(acc, c + tr * 8 * 16 + tc * 8, 16);
 }
+
+// float -> half -> float conversions (the shim's __fp16 helpers against Java's Float.floatToFloat16).
+kernel void half_roundtrip(
+        device const float * x [[buffer(0)]],
+        device half * h [[buffer(1)]],
+        device float * back [[buffer(2)]],
+        uint gid [[thread_position_in_grid]]) {
+    h[gid] = half(x[gid]);
+    back[gid] = float(h[gid]);
+}
