@@ -247,7 +247,7 @@ public final class CpuBackend implements Backend {
             FloatVector b = FloatVector.fromMemorySegment(S, kc, (off + j) * 4, ByteOrder.nativeOrder());
             acc = a.fma(b, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorKernels.sum(acc);
         for (; j < n; j++) s += q[qo + j] * kc.getAtIndex(CpuKvCache.F32, off + j);
         return s;
     }

@@ -8,6 +8,7 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -41,6 +42,31 @@ final class VectorKernels {
     static final boolean SUPPORTED = FS.vectorBitSize() >= 256 && BS.length() == L && SS.length() == L;
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** Lane pairings of a fixed-order reduction: lane i with lane i ^ (L/2), then i ^ (L/4), ..., i ^ 1. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] HALVES = halves();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] halves() {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Float>[] h = new VectorShuffle[steps];
+        for (int i = 0, k = L / 2; k >= 1; i++, k /= 2) {
+            int d = k;
+            h[i] = VectorShuffle.fromOp(FS, lane -> lane ^ d);
+        }
+        return h;
+    }
+
+    /**
+     * Sum of the lanes in a fixed tree order. {@code reduceLanes(ADD)} may add the lanes in another order once C2
+     * compiles it than in the interpreter, so the same input could give different bits before and after warm-up (and
+     * in two processes at different stages of JIT compilation); lanewise adds and fixed shuffles cannot.
+     */
+    static float sum(FloatVector v) {
+        for (VectorShuffle<Float> s : HALVES) v = v.add(v.rearrange(s));
+        return v.lane(0);
+    }
 
     private VectorKernels() {
     }
@@ -93,7 +119,7 @@ final class VectorKernels {
             a0 = FloatVector.fromMemorySegment(FS, w, o + 4L * c, LE).fma(FloatVector.fromArray(FS, x, xo + c), a0);
             a1 = FloatVector.fromMemorySegment(FS, w, o + 4L * (c + L), LE).fma(FloatVector.fromArray(FS, x, xo + c + L), a1);
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = sum(a0.add(a1));
         for (; c < cols; c++) s += w.get(Dequant.F32, o + 4L * c) * x[xo + c];
         return s;
     }
@@ -116,7 +142,7 @@ final class VectorKernels {
             ShortVector h = ShortVector.fromMemorySegment(SS, w, o + 2L * c, LE);
             acc = halfToFloat(widen(h)).fma(FloatVector.fromArray(FS, x, xo + c), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; c < cols; c++) s += f16(w, o + 2L * c) * x[xo + c];
         return s;
     }
@@ -128,7 +154,7 @@ final class VectorKernels {
             IntVector b = widen(ShortVector.fromMemorySegment(SS, w, o + 2L * c, LE)).lanewise(VectorOperators.LSHL, 16);
             acc = ((FloatVector) b.reinterpretAsFloats()).fma(FloatVector.fromArray(FS, x, xo + c), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; c < cols; c++) s += Dequant.bf16ToFloat(w.get(Dequant.I16, o + 2L * c)) * x[xo + c];
         return s;
     }
@@ -154,7 +180,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
             corr += d * a.q8sum[e / 32];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - 8 * corr;
+        return sum(acc) - 8 * corr;
     }
 
     static float dotQ4_1(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -173,7 +199,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, f16(w, o) * dx), acc);
             mins += f16(w, o + 2) * (dx * a.q8sum[e / 32]);
         }
-        return acc.reduceLanes(VectorOperators.ADD) + mins;
+        return sum(acc) + mins;
     }
 
     /** Lane {@code k} (k &lt; L) of the result is 16 when bit {@code k + first} of {@code qh} is set, else 0. */
@@ -208,7 +234,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
             corr += d * a.q8sum[e / 32];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - 16 * corr;
+        return sum(acc) - 16 * corr;
     }
 
     static float dotQ5_1(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -229,7 +255,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, f16(w, o) * dx), acc);
             mins += f16(w, o + 2) * (dx * a.q8sum[e / 32]);
         }
-        return acc.reduceLanes(VectorOperators.ADD) + mins;
+        return sum(acc) + mins;
     }
 
     static float dotQ8_0(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -244,7 +270,7 @@ final class VectorKernels {
             }
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, f16(w, o) * a.q8d[e / 32]), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sum(acc);
     }
 
     // ---- 256-element blocks against Q8_K activations ----
@@ -274,7 +300,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, dx * f16(w, o + 80)), acc);
             mins += dx * f16(w, o + 82) * m;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        return sum(acc) - mins;
     }
 
     static float dotQ3_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -303,7 +329,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
             offset += d * (4 * corr);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - offset;
+        return sum(acc) - offset;
     }
 
     static float dotQ4_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -331,7 +357,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, dx * f16(w, o)), acc);
             mins += dx * f16(w, o + 2) * m;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        return sum(acc) - mins;
     }
 
     static float dotQ5_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -362,7 +388,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, dx * f16(w, o)), acc);
             mins += dx * f16(w, o + 2) * m;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        return sum(acc) - mins;
     }
 
     static float dotQ6_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -393,7 +419,7 @@ final class VectorKernels {
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
             offset += d * (32 * corr);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - offset;
+        return sum(acc) - offset;
     }
 
     static float dotQ8_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
@@ -408,6 +434,6 @@ final class VectorKernels {
             }
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, w.get(Dequant.F32, o) * a.qkd[e / 256]), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sum(acc);
     }
 }
