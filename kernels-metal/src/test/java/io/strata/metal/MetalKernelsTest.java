@@ -1,0 +1,31 @@
+package io.strata.metal;
+
+import io.strata.metal.objc.MetalDevice;
+import io.strata.metal.objc.ObjC;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+
+import java.util.List;
+
+/** Every kernel on the real GPU (macOS arm64 only; skipped, with the reason, elsewhere). */
+@Tag("metal")
+class MetalKernelsTest extends KernelCases {
+    @BeforeAll
+    static void onlyOnAppleSilicon() {
+        Assumptions.assumeTrue(ObjC.isSupportedPlatform(), "real Metal tests run only on macOS arm64; this is "
+                + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+    }
+
+    @Override
+    protected List<Device> devices() {
+        return List.of(MetalDevice.open());
+    }
+
+    @Override
+    protected boolean simdgroupMatrix() {
+        try (Device d = MetalDevice.open()) {
+            return d.supportsSimdgroupMatrix();
+        }
+    }
+}
