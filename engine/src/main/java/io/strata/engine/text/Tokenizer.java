@@ -8,7 +8,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -54,6 +57,23 @@ public final class Tokenizer {
             "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
             "<｜end▁of▁sentence｜>", "[e~[");
     private static final Set<String> ALWAYS_RENDERED = Set.of("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>");
+    private static final List<String> FIM_OTHER_TEXTS = List.of("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+            "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>", "<|fim_suffix|>", "<fim-suffix>",
+            "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>", "<|fim_middle|>",
+            "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>");
+    /** Every text looked up by name. */
+    private static final Set<String> NAMED = new HashSet<>();
+
+    static {
+        NAMED.addAll(EOT_TEXTS);
+        NAMED.add("<|eom_id|>");
+        NAMED.addAll(FIM_PAD_TEXTS);
+        NAMED.addAll(FIM_REP_TEXTS);
+        NAMED.addAll(FIM_SEP_TEXTS);
+        NAMED.addAll(FIM_OTHER_TEXTS);
+        NAMED.addAll(EOG_TEXTS);
+        NAMED.addAll(ALWAYS_RENDERED);
+    }
 
     private final Kind kind;
     private final String preName;
@@ -154,27 +174,28 @@ public final class Tokenizer {
 
         // Tokens llama.cpp finds by their text when the metadata does not name them; they become control tokens.
         // (llama.cpp takes the first match in hash order when a vocabulary has several; here the lowest id.)
-        if (eotId < 0) eotId = findControl(EOT_TEXTS);
-        if (eomId < 0) eomId = findControl(List.of("<|eom_id|>"));
-        if (fimPad < 0) fimPad = findControl(FIM_PAD_TEXTS);
-        if (fimRep < 0) fimRep = findControl(FIM_REP_TEXTS);
-        if (fimSep < 0) fimSep = findControl(FIM_SEP_TEXTS);
-        for (String fim : List.of("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-                "<|code_prefix|>", "<|prefix|>", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>",
-                "▁<SUF>", "<|code_suffix|>", "<|suffix|>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>",
-                "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>")) {
-            findControl(List.of(fim));
+        Map<String, List<Integer>> named = new HashMap<>();
+        for (int id = 0; id < n; id++) {
+            if (NAMED.contains(texts[id])) named.computeIfAbsent(texts[id], k -> new ArrayList<>()).add(id);
         }
+        if (eotId < 0) eotId = findControl(named, EOT_TEXTS);
+        if (eomId < 0) eomId = findControl(named, List.of("<|eom_id|>"));
+        if (fimPad < 0) fimPad = findControl(named, FIM_PAD_TEXTS);
+        if (fimRep < 0) fimRep = findControl(named, FIM_REP_TEXTS);
+        if (fimSep < 0) fimSep = findControl(named, FIM_SEP_TEXTS);
+        findControl(named, FIM_OTHER_TEXTS);
 
         // end of generation: fill-in-the-middle pad/repo/separator, every token with an end-like name, EOS/EOT/EOM
         TreeSet<Integer> eog = new TreeSet<>();
         for (int id : new int[] {fimPad, fimRep, fimSep}) if (id >= 0) eog.add(id);
-        for (int id = 0; id < n; id++) {
-            if (EOG_TEXTS.contains(texts[id])) {
+        for (String name : EOG_TEXTS) {
+            for (int id : named.getOrDefault(name, List.of())) {
                 eog.add(id);
                 attrs[id] |= ATTR_CONTROL;
             }
-            if (ALWAYS_RENDERED.contains(texts[id])) attrs[id] = ATTR_USER_DEFINED; // llama.cpp's gpt-oss rule
+        }
+        for (String name : ALWAYS_RENDERED) {
+            for (int id : named.getOrDefault(name, List.of())) attrs[id] = ATTR_USER_DEFINED; // llama.cpp's gpt-oss rule
         }
         for (int id : new int[] {eosId, eotId, eomId}) if (id >= 0) eog.add(id);
         // llama.cpp's exceptions: with <|return|> and <|call|> (or <|calls|> and <|flush|>), <|end|> does not end
@@ -280,12 +301,13 @@ public final class Tokenizer {
         return v >= 0 && v < n ? (int) v : def;
     }
 
-    private int findControl(List<String> names) {
+    /** Marks every token with one of these texts as control; returns the lowest such id, or -1. */
+    private int findControl(Map<String, List<Integer>> named, List<String> names) {
         int found = -1;
-        for (int id = 0; id < texts.length; id++) {
-            if (names.contains(texts[id])) {
+        for (String name : names) {
+            for (int id : named.getOrDefault(name, List.of())) {
                 attrs[id] |= ATTR_CONTROL;
-                if (found < 0) found = id;
+                if (found < 0 || id < found) found = id;
             }
         }
         return found;
