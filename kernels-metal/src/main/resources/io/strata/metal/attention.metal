@@ -9,6 +9,9 @@
 using namespace metal;
 
 #define ATT_MAX_HPT 4
+// "minus infinity" for running maxima and masked scores: finite, because Metal compiles with fast math by
+// default, which may assume there are no infinities; exp(ATT_NEG - finite) is still exactly 0.
+#define ATT_NEG (-FLT_MAX / 2)
 
 // kc[pos[i]][d] = k[i][d], vc likewise. Grid (ceil(kv_dim / 256), n, 1) of 256 threads.
 template <typename KV>
@@ -60,7 +63,7 @@ inline void attn_vec_impl(constant AttnArgs & args, device const float * q, devi
     float l[ATT_MAX_HPT];
     device const float * qi = q + (ulong)i * args.q_stride;
     for (uint h = 0; h < ATT_MAX_HPT; h++) {
-        m[h] = -INFINITY;
+        m[h] = ATT_NEG;
         l[h] = 0.0f;
         for (uint jj = 0; jj < ND; jj++) {
             uint d = tiisg + 32u * jj;
@@ -114,7 +117,7 @@ inline void attn_vec_impl(constant AttnArgs & args, device const float * q, devi
     threadgroup_barrier(mem_flags::mem_threadgroup);
     for (uint idx = tpitg; idx < hpt * D; idx += ntg) {
         uint h = idx / D, d = idx % D;
-        float mx = -INFINITY;
+        float mx = ATT_NEG;
         for (uint g = 0; g < nsg; g++) {
             mx = max(mx, scratch[g * stride + hpt * D + h]);
         }
@@ -158,7 +161,7 @@ inline void attn_tile_impl(constant AttnArgs & args, device const float * q, dev
     threadgroup const float * qrow = qs + sgitg * D;
     device const KV * kb = kc + kvh * D;
     device const KV * vb = vc + kvh * D;
-    float m = -INFINITY, l = 0.0f;
+    float m = ATT_NEG, l = 0.0f;
     float o[ND];
     for (uint jj = 0; jj < ND; jj++) {
         o[jj] = 0.0f;
@@ -169,8 +172,9 @@ inline void attn_tile_impl(constant AttnArgs & args, device const float * q, dev
             kvs[j * KS + d] = float(kb[(ulong)min(t0 + j, maxpos) * args.kv_dim + d]);
         }
         threadgroup_barrier(mem_flags::mem_threadgroup);
-        float s = -INFINITY;
-        if (tiisg < KT && t0 + tiisg <= mypos) {
+        bool valid = tiisg < KT && t0 + tiisg <= mypos;
+        float s = ATT_NEG;
+        if (valid) {
             float acc = 0.0f;
             for (uint d = 0; d < D; d++) {
                 acc += qrow[d] * kvs[tiisg * KS + d];
@@ -179,7 +183,7 @@ inline void attn_tile_impl(constant AttnArgs & args, device const float * q, dev
         }
         float mn = max(m, simd_max(s));
         float c = exp(m - mn);
-        float p = s == -INFINITY ? 0.0f : exp(s - mn);
+        float p = valid ? exp(s - mn) : 0.0f;
         l = l * c + simd_sum(p);
         if (tiisg < KT) {
             ps[sgitg * 32u + tiisg] = p;

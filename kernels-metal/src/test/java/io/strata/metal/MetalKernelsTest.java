@@ -17,6 +17,16 @@ class MetalKernelsTest extends KernelCases {
                 + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
     }
 
+    @org.junit.jupiter.api.Test
+    void describeTheDevice() {
+        try (Device d = MetalDevice.open()) {
+            System.out.println("Metal device: " + d.name() + ", maxBufferLength " + d.maxBufferLength()
+                    + ", recommendedMaxWorkingSetSize " + d.recommendedMaxWorkingSetSize()
+                    + ", SIMD-group matrices (Apple7) " + d.supportsSimdgroupMatrix());
+            org.junit.jupiter.api.Assertions.assertTrue(d.maxBufferLength() > 0);
+        }
+    }
+
     @Override
     protected List<Device> devices() {
         return List.of(MetalDevice.open());
