@@ -105,7 +105,8 @@ public final class Coordinator implements AutoCloseable {
                     Math.max(1, c.minWorkers()), c.settleMillis());
         }
         zk = CuratorFrameworkFactory.builder().connectString(c.zk()).namespace(io.strata.coordinator.zk.Namespace.of(c.root()))
-                .sessionTimeoutMs(c.sessionTimeoutMs() > 0 ? c.sessionTimeoutMs() : 15_000).connectionTimeoutMs(10_000)
+                .sessionTimeoutMs(c.sessionTimeoutMs() > 0 ? c.sessionTimeoutMs() : 15_000)
+                .connectionTimeoutMs(Math.min(10_000, c.sessionTimeoutMs() > 0 ? c.sessionTimeoutMs() : 15_000))
                 .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build();
         zk.start();
         plans = new PlanStore(zk);
@@ -162,6 +163,23 @@ public final class Coordinator implements AutoCloseable {
                 if (p != null && p.brokenReason() == null) return p;
                 long left = deadline - System.nanoTime();
                 if (left <= 0) throw new NotReadyException("no pipeline ready after " + timeout.toSeconds() + " s: " + notReady);
+                TimeUnit.NANOSECONDS.timedWait(readyLock, left);
+            }
+        }
+    }
+
+    /**
+     * Waits up to {@code timeout} until the reason no pipeline serves satisfies {@code test}; returns the last reason
+     * (for tools and tests that wait for a specific state).
+     */
+    public String awaitReason(java.util.function.Predicate<String> test, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (readyLock) {
+            while (true) {
+                String why = notReadyReason();
+                if (why != null && test.test(why)) return why;
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return why;
                 TimeUnit.NANOSECONDS.timedWait(readyLock, left);
             }
         }
@@ -275,8 +293,13 @@ public final class Coordinator implements AutoCloseable {
         for (Planner.Action a : d.actions()) act(a);
         String why = d.notReady();
         if (why == null && pipeline == null) why = "opening the pipeline of " + (plan == null ? "?" : plan.describe());
-        if (why != null && !why.equals(notReady)) log.info("coordinator {}: not ready: {}", config.id(), why);
-        notReady = why;
+        if (!java.util.Objects.equals(why, notReady)) {
+            if (why != null) log.info("coordinator {}: not ready: {}", config.id(), why);
+            notReady = why;
+            synchronized (readyLock) {
+                readyLock.notifyAll();
+            }
+        }
     }
 
     private void act(Planner.Action a) {
@@ -300,19 +323,16 @@ public final class Coordinator implements AutoCloseable {
                     if (err != null && forPlan == plan) {
                         excluded.put(s.workerId(), "cannot take layers " + s.stage().range() + ": " + err.getMessage());
                         log.warn("coordinator {}: worker {} refused layers {}: {}", config.id(), s.workerId(), s.stage().range(), err.getMessage());
-                    } else if (reply != null) {
-                        state(s.workerId(), WorkerClient.state(reply.getStatus()));
                     }
+                    // The reply's status is not applied: the Watch stream reports every change in order, and a reply
+                    // processed after a later Watch event would roll the state back.
                 }));
             }
             case Planner.Release r -> {
                 WorkerClient c = clients.get(r.workerId());
                 if (c == null) return;
                 assigning.add(r.workerId());
-                c.release().whenComplete((reply, err) -> post(() -> {
-                    assigning.remove(r.workerId());
-                    if (reply != null) state(r.workerId(), WorkerClient.state(reply.getStatus()));
-                }));
+                c.release().whenComplete((reply, err) -> post(() -> assigning.remove(r.workerId())));
             }
             case Planner.Exclude e -> {
                 excluded.put(e.workerId(), e.reason());

@@ -97,7 +97,10 @@ public final class Planner {
                 stages.add(new Plan.Stage(s.stage(), s.workerId(), candidates.get(s.workerId()).address(), s.first(), s.end(),
                         s.weightBytes(), s.kvBytes(), s.seconds()));
             }
-            Plan next = new Plan(p == null ? 1 : p.version() + 1, coordinatorId, t.fileName(), t.fingerprint(), t.checksums(),
+            // Versions only grow, even if the stored plan was deleted: workers may still hold an older one.
+            long version = p == null ? 0 : p.version();
+            for (WorkerState st : v.states().values()) version = Math.max(version, st.planVersion());
+            Plan next = new Plan(version + 1, coordinatorId, t.fileName(), t.fingerprint(), t.checksums(),
                     m.contextLength(), m.maxSequences(), m.kvType(), t.activations(), m.maxBatch(), List.copyOf(stages),
                     placed.bottleneckSeconds());
             actions.add(new StorePlan(next));
@@ -108,7 +111,11 @@ public final class Planner {
         for (Plan.Stage s : p.stages()) {
             WorkerState st = v.states().get(s.workerId());
             String where = "stage " + s.index() + " (layers " + s.range() + " on worker " + s.workerId() + ")";
-            if (st == null || !st.holds(p.version(), s.first(), s.end())) {
+            if (st == null) {
+                waiting.add(where + ": no status yet");
+                continue;
+            }
+            if (!st.holds(p.version(), s.first(), s.end())) {
                 if (!v.assigning().contains(s.workerId())) actions.add(new Assign(s.workerId(), s));
                 waiting.add(where + ": assigning");
                 continue;

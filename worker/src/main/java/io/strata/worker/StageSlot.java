@@ -107,6 +107,11 @@ public final class StageSlot implements AutoCloseable {
     public boolean assign(Assignment a) {
         boolean kept;
         synchronized (this) {
+            if (a.sameShard(assignment) && a.planVersion() == assignment.planVersion()
+                    && java.util.Objects.equals(a.next(), assignment.next())
+                    && (state == State.LOADING || state == State.LINKING || state == State.READY)) {
+                return true;  // the same assignment again (e.g. from a new leader): nothing to do
+            }
             generation++;
             long gen = generation;
             if (shard != null && a.sameShard(assignment) && (state == State.LINKING || state == State.READY)) {

@@ -97,7 +97,7 @@ public final class Worker implements AutoCloseable {
             zk = CuratorFrameworkFactory.builder().connectString(c.zk())
                     .namespace(namespace(c.root()))
                     .sessionTimeoutMs(c.sessionTimeoutMs() > 0 ? c.sessionTimeoutMs() : 15_000)
-                    .connectionTimeoutMs(10_000)
+                    .connectionTimeoutMs(Math.min(10_000, c.sessionTimeoutMs() > 0 ? c.sessionTimeoutMs() : 15_000))
                     .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000))
                     .build();
             zk.start();

@@ -174,7 +174,8 @@ final class HttpHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             }
             Sampling sampling = sampling(r);
             String user = !r.user().isEmpty() ? r.user() : auth;
-            Scheduler.Request request = new Scheduler.Request(user, prompt, maxTokens, sampling, text.endOfGeneration());
+            Scheduler.Request request = new Scheduler.Request(user, prompt, maxTokens, sampling,
+                    r.ignoreEos() ? new int[0] : text.endOfGeneration());
             CloseWatch watch = new CloseWatch(ch);
             Generation g = new Generation(ch, keepAlive, r, text, config.modelId(), () -> {
                 watch.done();

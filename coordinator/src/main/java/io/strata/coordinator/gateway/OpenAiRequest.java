@@ -25,11 +25,12 @@ import java.util.Set;
  * @param logprobs         return log-probabilities of the sampled tokens
  * @param topLogprobs      and this many alternatives per token
  * @param user             end-user id (fairness key of the queue)
+ * @param ignoreEos        llama-server's extension: do not stop at end-of-generation tokens (for benchmarks)
  */
 public record OpenAiRequest(boolean chat, String model, List<ChatMessage> messages, String promptText, int[] promptIds,
                             Integer maxTokens, float temperature, float topP, Long seed, List<String> stop, boolean stream,
                             boolean includeUsage, boolean logprobs, int topLogprobs, float frequencyPenalty,
-                            float presencePenalty, String user) {
+                            float presencePenalty, String user, boolean ignoreEos) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
@@ -106,6 +107,7 @@ public record OpenAiRequest(boolean chat, String model, List<ChatMessage> messag
         float frequencyPenalty = number(root, "frequency_penalty", -2, 2, 0);
         float presencePenalty = number(root, "presence_penalty", -2, 2, 0);
         String user = string(root, "user", false);
+        boolean ignoreEos = bool(root, "ignore_eos", false);
         Integer n = integer(root, "n", 1, 128);
         if (n != null && n != 1) throw ApiException.badRequest("Only one choice per request is supported: 'n' must be 1, got " + n + ".", "n");
         if (!chat) {
@@ -127,7 +129,7 @@ public record OpenAiRequest(boolean chat, String model, List<ChatMessage> messag
             }
         }
         return new OpenAiRequest(chat, model, messages, promptText, promptIds, maxTokens, temperature, topP, seed, stop, stream,
-                includeUsage, logprobs, topLogprobs, frequencyPenalty, presencePenalty, user == null ? "" : user);
+                includeUsage, logprobs, topLogprobs, frequencyPenalty, presencePenalty, user == null ? "" : user, ignoreEos);
     }
 
     private static List<ChatMessage> messages(JsonNode root) {

@@ -55,7 +55,9 @@ class OpenAiSdkClusterTest {
         tokenizer = Tokenizer.fromMetadata(file.metadata());
         zk = new TestingServer(true);
         workers = new WorkerProcesses();
-        for (int i = 0; i < 3; i++) workers.start(zk.getConnectString(), "w" + i, MODEL.getParent(), 256L << 20);
+        List<WorkerProcesses.Handle> hs = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) hs.add(workers.start(zk.getConnectString(), "w" + i, MODEL.getParent(), 256L << 20));
+        PinnedPlan.store(zk.getConnectString(), MODEL, hs, 256, 4, "f16", 64, 0, 1, 3, 4);   // three stages: 1 + 2 + 1 layers
         coordinator = new Coordinator(new Coordinator.Config(zk.getConnectString(), "/strata", "c0", MODEL, 256, 4, "f16", "f32", 64,
                 3, 0, false, 4000));
         coordinator.awaitReady(Duration.ofSeconds(90));
@@ -98,7 +100,7 @@ class OpenAiSdkClusterTest {
         assertEquals("length", c.choices().getFirst().finishReason().asString());
         assertEquals(12L, c.usage().orElseThrow().completionTokens());
         assertEquals(tokenizer.encode(prompt, true, true).length, c.usage().orElseThrow().promptTokens());
-        assertTrue(coordinator.plan().stages().size() >= 2, "served by a multi-stage pipeline: " + coordinator.plan().describe());
+        assertEquals(3, coordinator.plan().stages().size(), "served by three stages: " + coordinator.plan().describe());
     }
 
     @Test

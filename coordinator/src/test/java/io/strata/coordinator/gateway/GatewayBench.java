@@ -1,0 +1,343 @@
+package io.strata.coordinator.gateway;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.strata.coordinator.Coordinator;
+import io.strata.coordinator.Plan;
+import io.strata.coordinator.scheduler.ClusterPipeline;
+import io.strata.coordinator.scheduler.Scheduler;
+import io.strata.engine.backend.KvCache;
+import io.strata.engine.backend.KvType;
+import io.strata.engine.cpu.CpuBackend;
+import io.strata.engine.gguf.GgufFile;
+import io.strata.engine.model.ModelConfig;
+import io.strata.engine.model.Stage;
+import io.strata.engine.model.Step;
+import io.strata.engine.text.Tokenizer;
+import io.strata.worker.testing.WorkerProcesses;
+import org.apache.curator.test.TestingServer;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
+
+/**
+ * The gateway benchmark (BENCHMARKS.md, "Gateway"): a cluster on loopback (embedded ZooKeeper, a coordinator in this
+ * JVM, one worker process per stage, each with one CPU thread), the scheduler and the gateway, driven over HTTP with
+ * streaming requests. Measures, per concurrency, the aggregate decode rate and inter-token latency percentiles;
+ * inter-token latency while 512-token prompts arrive; time to first token of a 512-token prompt against a one-process
+ * prefill of the same length (what {@code strata bench --pp 512 --threads 1} measures).
+ *
+ * <pre>
+ * java ... io.strata.coordinator.gateway.GatewayBench --model llama1b-Q4_0.gguf [--stages 3] [--tokens 64]
+ *     [--concurrency 1,4,8,16] [--stagger-seconds 8] [--stagger-prompts 5] [--out FILE]
+ * </pre>
+ * A JSON object per scenario goes to stdout (and to {@code --out}).
+ */
+public final class GatewayBench {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private final String url;
+    private final String model;
+    private final int vocab;
+    private final Random rnd = new Random(7);
+
+    GatewayBench(String url, String model, int vocab) {
+        this.url = url;
+        this.model = model;
+        this.vocab = vocab;
+    }
+
+    /** One streamed request: when it was sent, when each content chunk arrived. */
+    record Stream(long sent, List<Long> chunks, int promptTokens, int completionTokens, String finish) {
+        long ttft() {
+            return chunks.isEmpty() ? -1 : chunks.getFirst() - sent;
+        }
+    }
+
+    int[] randomPrompt(int n) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = 1000 + rnd.nextInt(Math.min(vocab, 100_000) - 1000);
+        return p;
+    }
+
+    /** Sends a streaming completion with a token-id prompt; completes when the stream ends (or {@code stop} is set). */
+    CompletableFuture<Stream> stream(int[] prompt, int maxTokens, AtomicBoolean stop, ExecutorService pool) {
+        ObjectNode body = JSON.createObjectNode();
+        body.put("model", model);
+        var arr = body.putArray("prompt");
+        for (int t : prompt) arr.add(t);
+        body.put("max_tokens", maxTokens);
+        body.put("temperature", 0);
+        body.put("stream", true);
+        body.put("ignore_eos", true);
+        body.putObject("stream_options").put("include_usage", true);
+        HttpRequest req = HttpRequest.newBuilder(URI.create(url + "/completions")).timeout(Duration.ofMinutes(30))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
+        return CompletableFuture.supplyAsync(() -> {
+            long sent = System.nanoTime();
+            List<Long> chunks = new ArrayList<>();
+            int[] usage = {0, 0};
+            String[] finish = {null};
+            try {
+                HttpResponse<java.util.stream.Stream<String>> r = http.send(req, HttpResponse.BodyHandlers.ofLines());
+                if (r.statusCode() != 200) {
+                    throw new IllegalStateException("HTTP " + r.statusCode() + ": " + r.body().collect(Collectors.joining("\n")));
+                }
+                try (var lines = r.body()) {
+                    var it = lines.iterator();
+                    while (it.hasNext()) {
+                        String line = it.next();
+                        if (!line.startsWith("data: ")) continue;
+                        long now = System.nanoTime();
+                        String data = line.substring(6);
+                        if (data.equals("[DONE]")) break;
+                        JsonNode j = JSON.readTree(data);
+                        if (j.path("usage").isObject()) {
+                            usage[0] = j.get("usage").get("prompt_tokens").asInt();
+                            usage[1] = j.get("usage").get("completion_tokens").asInt();
+                        }
+                        JsonNode c = j.path("choices").path(0);
+                        if (!c.isMissingNode()) {
+                            if (!c.path("text").asText().isEmpty()) chunks.add(now);
+                            if (!c.path("finish_reason").isNull() && !c.path("finish_reason").isMissingNode()) finish[0] = c.get("finish_reason").asText();
+                        }
+                        if (stop != null && stop.get()) break;   // closing the stream cancels the sequence
+                    }
+                }
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            return new Stream(sent, chunks, usage[0], usage[1], finish[0]);
+        }, pool);
+    }
+
+    static double percentile(List<Double> values, double q) {
+        if (values.isEmpty()) return Double.NaN;
+        List<Double> s = new ArrayList<>(values);
+        Collections.sort(s);
+        int i = (int) Math.ceil(q * s.size()) - 1;
+        return s.get(Math.max(0, Math.min(s.size() - 1, i)));
+    }
+
+    static List<Double> gapsMs(Stream s) {
+        List<Double> g = new ArrayList<>();
+        for (int i = 1; i < s.chunks().size(); i++) g.add((s.chunks().get(i) - s.chunks().get(i - 1)) / 1e6);
+        return g;
+    }
+
+    static double round(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+
+    /** c streams at once: aggregate decode rate while all c decode, and pooled inter-token latency. */
+    ObjectNode concurrency(int c, int promptTokens, int maxTokens, int reps, ExecutorService pool) throws Exception {
+        List<Double> rates = new ArrayList<>();
+        List<Double> gaps = new ArrayList<>();
+        for (int rep = 0; rep < reps; rep++) {
+            List<CompletableFuture<Stream>> fs = new ArrayList<>();
+            for (int i = 0; i < c; i++) fs.add(stream(randomPrompt(promptTokens), maxTokens, null, pool));
+            List<Stream> ss = new ArrayList<>();
+            for (var f : fs) ss.add(f.get(30, TimeUnit.MINUTES));
+            long from = ss.stream().mapToLong(s -> s.chunks().getFirst()).max().orElseThrow();
+            long to = ss.stream().mapToLong(s -> s.chunks().getLast()).min().orElseThrow();
+            long tokens = 0;
+            for (Stream s : ss) for (long t : s.chunks()) if (t > from && t <= to) tokens++;
+            if (to > from) rates.add(tokens / ((to - from) / 1e9));
+            for (Stream s : ss) gaps.addAll(gapsMs(s));
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("scenario", "concurrency");
+        o.put("streams", c);
+        o.put("reps", reps);
+        o.put("prompt_tokens", promptTokens);
+        o.put("max_tokens", maxTokens);
+        Collections.sort(rates);
+        o.put("aggregate_decode_tok_s_median", round(percentile(rates, 0.5)));
+        o.put("aggregate_decode_tok_s_min", round(rates.getFirst()));
+        o.put("aggregate_decode_tok_s_max", round(rates.getLast()));
+        o.put("itl_p50_ms", round(percentile(gaps, 0.5)));
+        o.put("itl_p99_ms", round(percentile(gaps, 0.99)));
+        o.put("itl_samples", gaps.size());
+        return o;
+    }
+
+    /** Four long streams decode while a 512-token prompt arrives every {@code everySeconds}; ITL of the four. */
+    ObjectNode staggered(int longStreams, int prompts, double everySeconds, ExecutorService pool) throws Exception {
+        AtomicBoolean stop = new AtomicBoolean();
+        List<CompletableFuture<Stream>> longs = new ArrayList<>();
+        for (int i = 0; i < longStreams; i++) longs.add(stream(randomPrompt(16), 100_000, stop, pool));
+        // let the long streams reach steady decode
+        Thread.sleep(3000);
+        long t0 = System.nanoTime();
+        List<CompletableFuture<Stream>> arrivals = new ArrayList<>();
+        for (int i = 0; i < prompts; i++) {
+            long at = t0 + (long) (i * everySeconds * 1e9);
+            long wait = at - System.nanoTime();
+            if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
+            arrivals.add(stream(randomPrompt(512), 8, null, pool));
+        }
+        List<Stream> done = new ArrayList<>();
+        for (var f : arrivals) done.add(f.get(30, TimeUnit.MINUTES));
+        long t1 = System.nanoTime();
+        stop.set(true);
+        List<Double> gaps = new ArrayList<>();
+        List<Double> all = new ArrayList<>();
+        for (var f : longs) {
+            Stream s = f.get(5, TimeUnit.MINUTES);
+            for (int i = 1; i < s.chunks().size(); i++) {
+                long a = s.chunks().get(i - 1);
+                long b = s.chunks().get(i);
+                all.add((b - a) / 1e6);
+                if (a >= t0 && b <= t1) gaps.add((b - a) / 1e6);
+            }
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("scenario", "staggered");
+        o.put("decoding_streams", longStreams);
+        o.put("arrivals", prompts);
+        o.put("arrival_every_s", everySeconds);
+        o.put("arrival_prompt_tokens", 512);
+        o.put("window_s", round((t1 - t0) / 1e9));
+        o.put("itl_p50_ms", round(percentile(gaps, 0.5)));
+        o.put("itl_p99_ms", round(percentile(gaps, 0.99)));
+        o.put("itl_max_ms", round(percentile(gaps, 1.0)));
+        o.put("itl_p99_over_p50", round(percentile(gaps, 0.99) / percentile(gaps, 0.5)));
+        o.put("itl_samples", gaps.size());
+        List<Double> ttft = new ArrayList<>();
+        for (Stream s : done) ttft.add(s.ttft() / 1e9);
+        o.put("arrival_ttft_s_p50", round(percentile(ttft, 0.5)));
+        o.put("arrival_ttft_s_max", round(percentile(ttft, 1.0)));
+        return o;
+    }
+
+    /** Time to first token of a lone prompt, against {@code tokens / ppRate} of the one-process prefill. */
+    ObjectNode ttft(int promptTokens, int reps, double ppRate, ExecutorService pool) throws Exception {
+        List<Double> t = new ArrayList<>();
+        for (int i = 0; i < reps; i++) t.add(stream(randomPrompt(promptTokens), 1, null, pool).get(30, TimeUnit.MINUTES).ttft() / 1e9);
+        ObjectNode o = JSON.createObjectNode();
+        o.put("scenario", "ttft");
+        o.put("prompt_tokens", promptTokens);
+        o.put("reps", reps);
+        double med = percentile(t, 0.5);
+        o.put("ttft_s_median", round(med));
+        o.put("ttft_s_min", round(percentile(t, 0.0)));
+        o.put("ttft_s_max", round(percentile(t, 1.0)));
+        o.put("one_process_pp_tok_s", round(ppRate));
+        o.put("one_process_prefill_s", round(promptTokens / ppRate));
+        o.put("ttft_over_prefill", round(med / (promptTokens / ppRate)));
+        return o;
+    }
+
+    /** One-process prefill rate: a single {@code tokens}-row batch into an empty cache, as {@code strata bench --pp}. */
+    static double onePassPrefill(Path model, int tokens, int reps) {
+        try (GgufFile f = GgufFile.open(model); CpuBackend b = new CpuBackend(1)) {
+            ModelConfig cfg = ModelConfig.from(f);
+            Stage s = Stage.load(f, cfg, 0, cfg.layers(), b, Math.min(tokens, 512));
+            float[] logits = new float[cfg.vocab()];
+            Random r = new Random(3);
+            double[] rates = new double[reps];
+            for (int rep = -1; rep < reps; rep++) {
+                int[] p = new int[tokens];
+                for (int i = 0; i < tokens; i++) p[i] = r.nextInt(cfg.vocab());
+                try (KvCache c = s.newCache(tokens, KvType.F16)) {
+                    long t = System.nanoTime();
+                    s.forward(Step.ofSequence(p, 0, c, false), logits);
+                    if (rep >= 0) rates[rep] = tokens / ((System.nanoTime() - t) / 1e9);
+                }
+            }
+            Arrays.sort(rates);
+            return rates[reps / 2];
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> o = new HashMap<>();
+        for (int i = 0; i + 1 < args.length; i += 2) o.put(args[i], args[i + 1]);
+        Path model = Path.of(o.get("--model"));
+        int stages = Integer.parseInt(o.getOrDefault("--stages", "3"));
+        int tokens = Integer.parseInt(o.getOrDefault("--tokens", "64"));
+        int[] conc = Arrays.stream(o.getOrDefault("--concurrency", "1,4,8,16").split(",")).mapToInt(Integer::parseInt).toArray();
+        double every = Double.parseDouble(o.getOrDefault("--stagger-seconds", "8"));
+        int staggerPrompts = Integer.parseInt(o.getOrDefault("--stagger-prompts", "5"));
+        int reps = Integer.parseInt(o.getOrDefault("--reps", "3"));
+        String scenarios = o.getOrDefault("--scenarios", "ttft,concurrency,staggered");
+        Path out = o.containsKey("--out") ? Path.of(o.get("--out")) : null;
+        List<String> results = new CopyOnWriteArrayList<>();
+
+        int vocab;
+        Tokenizer tok;
+        try (GgufFile f = GgufFile.open(model)) {
+            vocab = ModelConfig.from(f).vocab();
+            tok = Tokenizer.fromMetadata(f.metadata());
+        }
+        double pp = scenarios.contains("ttft") ? onePassPrefill(model, 512, 3) : Double.NaN;
+        ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+        try (TestingServer zk = new TestingServer(true); WorkerProcesses procs = new WorkerProcesses()) {
+            List<WorkerProcesses.Handle> hs = new ArrayList<>();
+            for (int i = 0; i < stages; i++) hs.add(procs.start(zk.getConnectString(), "bench-w" + i, model.getParent(), 4L << 30, "--threads", "1"));
+            int layers;
+            try (GgufFile f = GgufFile.open(model)) {
+                layers = ModelConfig.from(f).layers();
+            }
+            PinnedPlan.store(zk.getConnectString(), model, hs, 2048, 20, "f16", 512, PinnedPlan.even(layers, stages));
+            try (Coordinator coord = new Coordinator(new Coordinator.Config(zk.getConnectString(), "/strata", "bench", model, 2048, 20,
+                    "f16", "f32", 512, stages, 0, false, 10_000))) {
+                coord.awaitReady(Duration.ofMinutes(10));
+                Plan plan = coord.plan();
+                Scheduler sched = new Scheduler(new ClusterPipeline(coord), Scheduler.Config.defaults());
+                try (Gateway gw = Gateway.start(GatewayConfig.of(0, "bench"), sched, new EngineTextModel(tok))) {
+                    GatewayBench b = new GatewayBench("http://127.0.0.1:" + gw.port() + "/v1", "bench", vocab);
+                    ObjectNode head = JSON.createObjectNode();
+                    head.put("scenario", "setup");
+                    head.put("model", model.getFileName().toString());
+                    head.put("plan", plan.describe());
+                    head.put("stages", plan.stages().size());
+                    head.put("cpus", Runtime.getRuntime().availableProcessors());
+                    emit(head, results);
+                    // warm-up: JIT in every process
+                    b.stream(b.randomPrompt(64), 16, null, pool).get(10, TimeUnit.MINUTES);
+                    if (scenarios.contains("ttft")) emit(b.ttft(512, reps, pp, pool), results);
+                    if (scenarios.contains("concurrency")) for (int c : conc) emit(b.concurrency(c, 16, tokens, reps, pool), results);
+                    if (scenarios.contains("staggered")) emit(b.staggered(4, staggerPrompts, every, pool), results);
+                } finally {
+                    sched.close();
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        if (out != null) Files.write(out, results);
+    }
+
+    private static void emit(ObjectNode o, List<String> results) {
+        String line = o.toString();
+        results.add(line);
+        System.out.println(line);
+        System.out.flush();
+    }
+}
