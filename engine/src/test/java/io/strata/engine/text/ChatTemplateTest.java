@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.gguf.GgufValueType;
 import io.strata.engine.gguf.Metadata;
+import io.strata.engine.text.jinja.JinjaFixtures;
 import io.strata.engine.text.jinja.TemplateException;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
@@ -43,7 +44,7 @@ class ChatTemplateTest {
     List<DynamicTest> realTemplatesRenderExactlyAsJinja2() {
         List<DynamicTest> tests = new ArrayList<>();
         int count = 0;
-        for (JsonNode c : io.strata.engine.text.jinja.JinjaConformanceTest.expected().get("chat")) {
+        for (JsonNode c : JinjaFixtures.expected().get("chat")) {
             count++;
             String file = c.get("template").asText();
             JsonNode vars = c.get("vars");
@@ -54,7 +55,7 @@ class ChatTemplateTest {
                 for (JsonNode m : vars.get("messages")) messages.add(new ChatMessage(m.get("role").asText(), m.get("content").asText()));
                 Map<String, Object> extra = new LinkedHashMap<>();
                 extra.put("date_string", vars.get("date_string").asText());
-                if (vars.has("tools")) extra.put("tools", io.strata.engine.text.jinja.JinjaConformanceTest.java(vars.get("tools")));
+                if (vars.has("tools")) extra.put("tools", JinjaFixtures.java(vars.get("tools")));
                 boolean gen = vars.get("add_generation_prompt").asBoolean();
                 if (c.has("output")) {
                     assertEquals(c.get("output").asText(), t.render(messages, gen, extra));

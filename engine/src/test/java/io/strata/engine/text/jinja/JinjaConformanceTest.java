@@ -1,16 +1,11 @@
 package io.strata.engine.text.jinja;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -24,41 +19,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class JinjaConformanceTest {
 
-    static JsonNode expected() {
-        try (InputStream in = JinjaConformanceTest.class.getResourceAsStream("/io/strata/engine/text/chat/expected.json")) {
-            return new ObjectMapper().readTree(in);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    /** JSON variables as the plain Java values a caller passes (Long for integers, Double for floats). */
-    static Object java(JsonNode n) {
-        if (n.isObject()) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            n.fields().forEachRemaining(e -> m.put(e.getKey(), java(e.getValue())));
-            return m;
-        }
-        if (n.isArray()) {
-            List<Object> l = new ArrayList<>();
-            n.forEach(x -> l.add(java(x)));
-            return l;
-        }
-        if (n.isNull()) return null;
-        if (n.isBoolean()) return n.asBoolean();
-        if (n.isIntegralNumber()) return n.asLong();
-        if (n.isNumber()) return n.asDouble();
-        return n.asText();
-    }
-
     @TestFactory
     List<DynamicTest> conformance() {
         List<DynamicTest> tests = new ArrayList<>();
-        for (JsonNode c : expected().get("conformance")) {
+        for (JsonNode c : JinjaFixtures.expected().get("conformance")) {
             String name = c.get("name").asText();
             String source = c.get("template").asText();
             @SuppressWarnings("unchecked")
-            Map<String, Object> vars = (Map<String, Object>) java(c.get("vars"));
+            Map<String, Object> vars = (Map<String, Object>) JinjaFixtures.java(c.get("vars"));
             tests.add(DynamicTest.dynamicTest(name, () -> {
                 if (name.equals("raw unsupported")) { // Jinja2 has raw blocks; chat templates do not use them
                     TemplateException e = assertThrows(TemplateException.class, () -> Template.parse(source));
