@@ -311,8 +311,38 @@ public final class GgufWriter {
         }
     }
 
+    /** The size {@link #write} will give the file, computed without writing anything (no tensor data is produced). */
+    public long size() {
+        int alignment = alignment();
+        List<TensorEntry> all = List.copyOf(tensors.values());
+        long n = header(new ArrayList<>(metadata.entrySet()), all, alignment).size();
+        for (TensorEntry t : all) n += pad(t.bytes(), alignment);
+        return n;
+    }
+
     private static long writePart(Path tmp, Path target, List<Map.Entry<String, Metadata.Entry>> kv, List<TensorEntry> list,
                                   int alignment) throws IOException {
+        Header h = header(kv, list, alignment);
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                StandardOpenOption.WRITE)) {
+            BufferedSink sink = new BufferedSink(ch);
+            sink.write(MemorySegment.ofArray(h.bytes()).asSlice(0, h.size()));
+            for (TensorEntry t : list) {
+                sink.begin(t);
+                t.data().writeTo(sink);
+                if (sink.written() != t.bytes()) {
+                    throw new IllegalStateException(target + ": tensor " + t.name() + " wrote " + sink.written()
+                            + " bytes but " + t.type() + " " + Arrays.toString(t.shape) + " takes " + t.bytes());
+                }
+                sink.zeros(pad(t.bytes(), alignment) - t.bytes());
+            }
+            sink.flush();
+            return sink.total;
+        }
+    }
+
+    /** Magic, counts, metadata and tensor infos (offsets packed), padded to the alignment. */
+    private static Header header(List<Map.Entry<String, Metadata.Entry>> kv, List<TensorEntry> list, int alignment) {
         Header h = new Header();
         h.u32(GgufFile.MAGIC);
         h.u32(VERSION);
@@ -335,22 +365,7 @@ public final class GgufWriter {
             offset += pad(t.bytes(), alignment);
         }
         h.zeros(pad(h.size(), alignment) - h.size());
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.WRITE)) {
-            BufferedSink sink = new BufferedSink(ch);
-            sink.write(MemorySegment.ofArray(h.bytes()).asSlice(0, h.size()));
-            for (TensorEntry t : list) {
-                sink.begin(t);
-                t.data().writeTo(sink);
-                if (sink.written() != t.bytes()) {
-                    throw new IllegalStateException(target + ": tensor " + t.name() + " wrote " + sink.written()
-                            + " bytes but " + t.type() + " " + Arrays.toString(t.shape) + " takes " + t.bytes());
-                }
-                sink.zeros(pad(t.bytes(), alignment) - t.bytes());
-            }
-            sink.flush();
-            return sink.total;
-        }
+        return h;
     }
 
     static long pad(long n, int alignment) {
