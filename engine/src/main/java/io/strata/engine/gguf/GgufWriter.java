@@ -97,7 +97,10 @@ public final class GgufWriter {
     private final Map<String, Metadata.Entry> metadata = new LinkedHashMap<>();
     private final Map<String, TensorEntry> tensors = new LinkedHashMap<>();
 
-    /** A writer holding the metadata (except {@code split.*}) and tensors of {@code source}, data read from its map. */
+    /**
+     * A writer holding the metadata (except {@code split.*}) and tensors of {@code source}, in its order, data read
+     * from its map when written: keep {@code source} open until then.
+     */
     public static GgufWriter copyOf(GgufFile source) {
         GgufWriter w = new GgufWriter();
         w.putAll(source.metadata());
