@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class,
                 LogitsCommand.class,
                 BenchCommand.class,
+                TokenizeCommand.class,
         })
 public final class Main implements Runnable {
 
