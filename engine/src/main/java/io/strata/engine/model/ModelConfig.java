@@ -57,6 +57,9 @@ public record ModelConfig(String architecture, int dim, int layers, int heads, i
         int ffn = md.getInt(p + "feed_forward_length");
         TensorInfo embd = file.tensorInfos().get("token_embd.weight");
         if (embd == null) throw new GgufException(file.path(), "token_embd.weight", -1, "required tensor is missing");
+        if (embd.shape().length != 2) {
+            throw new GgufException(file.path(), "token_embd.weight", -1, "expected 2 dimensions [dim, vocab], found " + embd.shape().length);
+        }
         int vocab = Math.toIntExact(embd.shape()[1]);
         int ctx = md.getInt(p + "context_length", 2048);
         float eps = md.getFloat(p + "attention.layer_norm_rms_epsilon", 1e-5f);
