@@ -81,7 +81,8 @@ class LlamaCppParityTest {
     void shipsTheFixturesItClaims() {
         List<String> names = cases().stream().map(Case::toString).toList();
         for (String want : List.of("tiny-F32", "tiny-F16", "tiny-Q8_0", "tiny-Q4_0", "tiny-Q4_K_M", "tiny-spm-F32",
-                "tiny-spm-Q8_0", "kq-Q8_0", "kq-Q4_0", "kq-Q4_K_M", "kq-Q6_K", "small-Q4_0", "small-Q4_K_M")) {
+                "tiny-spm-Q8_0", "kq-Q8_0", "kq-Q4_0", "kq-Q4_K_M", "kq-Q6_K", "small-Q4_0", "qwen2-F32", "qwen2-Q8_0", "tiny-rope-freqs-F32", "tiny-rope-freqs-Q8_0",
+                "kq-Q2_K", "kq-Q3_K_M", "kq-Q5_K_M", "tiny-BF16", "tiny-Q4_1", "tiny-Q5_1")) {
             assertTrue(names.contains(want), "fixture " + want + " missing; have " + names);
         }
     }
