@@ -1,16 +1,36 @@
 package io.strata.coordinator.gateway;
 
+import io.strata.engine.gguf.GgufFile;
+import io.strata.engine.text.ChatMessage;
+import io.strata.engine.text.ChatTemplate;
 import io.strata.engine.text.StreamDecoder;
 import io.strata.engine.text.Tokenizer;
+import io.strata.engine.text.jinja.TemplateException;
 
 import java.util.List;
 
 /** {@link TextModel} over the engine's tokenizer and chat template ({@code io.strata.engine.text}). */
 public final class EngineTextModel implements TextModel {
     private final Tokenizer tokenizer;
+    private final ChatTemplate template;
 
-    public EngineTextModel(Tokenizer tokenizer) {
+    public EngineTextModel(Tokenizer tokenizer, ChatTemplate template) {
         this.tokenizer = tokenizer;
+        this.template = template;
+    }
+
+    /** The model's own tokenizer and chat template (ChatML when the file has none, as llama.cpp). */
+    public static EngineTextModel of(GgufFile file) {
+        Tokenizer t = Tokenizer.fromMetadata(file.metadata());
+        return new EngineTextModel(t, ChatTemplate.forModel(file.metadata(), t));
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public ChatTemplate template() {
+        return template;
     }
 
     @Override
@@ -20,8 +40,11 @@ public final class EngineTextModel implements TextModel {
 
     @Override
     public int[] chatPrompt(List<ChatMessage> messages) {
-        throw ApiException.badRequest("Chat completions need the model's chat template, which this server cannot render yet; use /v1/completions.",
-                "messages");
+        try {
+            return template.promptIds(tokenizer, messages, true);
+        } catch (TemplateException e) {
+            throw ApiException.badRequest("The model's chat template refused the conversation: " + e.getMessage(), "messages");
+        }
     }
 
     @Override

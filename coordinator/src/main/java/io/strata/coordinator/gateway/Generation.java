@@ -17,6 +17,7 @@ import io.strata.coordinator.gateway.OpenAiJson.TokenInfo;
 import io.strata.coordinator.scheduler.PipelineExecutor.SeqOutput;
 import io.strata.coordinator.scheduler.PipelineExecutor.TokenLogprob;
 import io.strata.coordinator.scheduler.Scheduler;
+import io.strata.engine.text.StopMatcher;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

@@ -3,7 +3,7 @@ package io.strata.coordinator.gateway;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.strata.coordinator.gateway.TextModel.ChatMessage;
+import io.strata.engine.text.ChatMessage;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,5 +1,7 @@
 package io.strata.coordinator.gateway;
 
+import io.strata.engine.text.ChatMessage;
+
 import java.util.List;
 
 /**
@@ -8,9 +10,6 @@ import java.util.List;
  */
 public interface TextModel {
 
-    /** One chat message after parsing: {@code role} is system, user, assistant or tool; content is plain text. */
-    record ChatMessage(String role, String content) {}
-
     /**
      * Token ids of {@code text}. {@code addSpecial}: add BOS (and EOS) where the model's metadata says so, as
      * llama.cpp's {@code llama_tokenize(add_special)}; {@code parseSpecial}: control-token text such as
@@ -18,7 +17,10 @@ public interface TextModel {
      */
     int[] tokenize(String text, boolean addSpecial, boolean parseSpecial);
 
-    /** The prompt tokens of a conversation: the model's chat template with the assistant's turn opened. */
+    /**
+     * The prompt tokens of a conversation: the model's chat template with the assistant's turn opened. A conversation
+     * the template refuses is an {@link ApiException} (400) naming {@code messages}.
+     */
     int[] chatPrompt(List<ChatMessage> messages);
 
     /**

@@ -14,7 +14,6 @@ import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.model.ModelConfig;
 import io.strata.engine.model.Stage;
 import io.strata.engine.model.Step;
-import io.strata.engine.text.Tokenizer;
 import io.strata.worker.testing.WorkerProcesses;
 import org.apache.curator.test.TestingServer;
 
@@ -290,10 +289,10 @@ public final class GatewayBench {
         List<String> results = new CopyOnWriteArrayList<>();
 
         int vocab;
-        Tokenizer tok;
+        EngineTextModel text;
         try (GgufFile f = GgufFile.open(model)) {
             vocab = ModelConfig.from(f).vocab();
-            tok = Tokenizer.fromMetadata(f.metadata());
+            text = EngineTextModel.of(f);
         }
         double pp = scenarios.contains("ttft") ? onePassPrefill(model, 512, 3) : Double.NaN;
         ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
@@ -310,7 +309,7 @@ public final class GatewayBench {
                 coord.awaitReady(Duration.ofMinutes(10));
                 Plan plan = coord.plan();
                 Scheduler sched = new Scheduler(new ClusterPipeline(coord), Scheduler.Config.defaults());
-                try (Gateway gw = Gateway.start(GatewayConfig.of(0, "bench"), sched, new EngineTextModel(tok))) {
+                try (Gateway gw = Gateway.start(GatewayConfig.of(0, "bench"), sched, text)) {
                     GatewayBench b = new GatewayBench("http://127.0.0.1:" + gw.port() + "/v1", "bench", vocab);
                     ObjectNode head = JSON.createObjectNode();
                     head.put("scenario", "setup");

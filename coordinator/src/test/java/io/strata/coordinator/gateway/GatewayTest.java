@@ -202,6 +202,58 @@ class GatewayTest {
                 String.join("", (Iterable<String>) () -> lp.get("tokens").valueStream().map(JsonNode::asText).iterator()));
     }
 
+    static final String CHAT = """
+            {"model":"small-q4","temperature":0,"max_completion_tokens":8,
+             "messages":[{"role":"system","content":"You are terse."},{"role":"user","content":[{"type":"text","text":"Hello world!"}]}]%s}""";
+
+    int[] chatIds() {
+        return server.text.chatPrompt(List.of(io.strata.engine.text.ChatMessage.system("You are terse."),
+                io.strata.engine.text.ChatMessage.user("Hello world!")));
+    }
+
+    @Test
+    void chatCompletionRendersTheTemplateAndIsTheEnginesGreedyText() throws Exception {
+        Reply r = post(server, "/v1/chat/completions", CHAT.formatted(""));
+        assertEquals(200, r.status(), r.body());
+        JsonNode j = r.json();
+        assertEquals("chat.completion", j.get("object").asText());
+        assertTrue(j.get("id").asText().startsWith("chatcmpl-"));
+        JsonNode msg = j.get("choices").get(0).get("message");
+        assertEquals("assistant", msg.get("role").asText());
+        assertEquals(greedyText(chatIds(), 8), msg.get("content").asText());
+        assertEquals(chatIds().length, j.get("usage").get("prompt_tokens").asInt());
+        assertEquals("length", j.get("choices").get(0).get("finish_reason").asText());
+    }
+
+    @Test
+    void chatStreamingStartsWithTheRoleAndEndsWithFinishAndDone() throws Exception {
+        Reply r = post(server, "/v1/chat/completions", CHAT.formatted(",\"stream\":true,\"logprobs\":true,\"top_logprobs\":2"));
+        assertEquals(200, r.status(), r.body());
+        List<String> ev = events(r.body());
+        assertEquals("[DONE]", ev.getLast());
+        JsonNode first = JSON.readTree(ev.getFirst());
+        assertEquals("chat.completion.chunk", first.get("object").asText());
+        assertEquals("assistant", first.get("choices").get(0).get("delta").get("role").asText());
+        StringBuilder text = new StringBuilder();
+        int logprobs = 0;
+        for (String e : ev.subList(1, ev.size() - 1)) {
+            JsonNode c = JSON.readTree(e).get("choices").get(0);
+            if (c.get("delta").has("content")) text.append(c.get("delta").get("content").asText());
+            if (c.get("logprobs").isObject()) {
+                for (JsonNode t : c.get("logprobs").get("content")) {
+                    logprobs++;
+                    assertEquals(2, t.get("top_logprobs").size());
+                    assertTrue(t.get("logprob").asDouble() <= 0);
+                    assertTrue(t.get("bytes").isArray());
+                }
+            }
+        }
+        JsonNode last = JSON.readTree(ev.get(ev.size() - 2)).get("choices").get(0);
+        assertEquals("length", last.get("finish_reason").asText());
+        assertEquals(greedyText(chatIds(), 8), text.toString());
+        assertEquals(8, logprobs, "one logprob entry per generated token");
+    }
+
     @Test
     void badRequestsAreOpenAiErrorsNamingTheField() throws Exception {
         Reply malformed = post(server, "/v1/completions", "{\"model\": \"small-q4\", \"prompt\": ");

@@ -5,6 +5,10 @@ import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.errors.BadRequestException;
 import com.openai.errors.NotFoundException;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.models.Model;
@@ -15,6 +19,7 @@ import io.strata.coordinator.scheduler.Scheduler;
 import io.strata.engine.backend.KvType;
 import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.testing.Fixtures;
+import io.strata.engine.text.ChatMessage;
 import io.strata.engine.text.Tokenizer;
 import io.strata.worker.testing.WorkerProcesses;
 import org.apache.curator.test.TestingServer;
@@ -48,11 +53,13 @@ class OpenAiSdkClusterTest {
     static OpenAIClient client;
     static GgufFile file;
     static Tokenizer tokenizer;
+    static EngineTextModel text;
 
     @BeforeAll
     static void start() throws Exception {
         file = GgufFile.open(MODEL);
-        tokenizer = Tokenizer.fromMetadata(file.metadata());
+        text = EngineTextModel.of(file);
+        tokenizer = text.tokenizer();
         zk = new TestingServer(true);
         workers = new WorkerProcesses();
         List<WorkerProcesses.Handle> hs = new java.util.ArrayList<>();
@@ -62,7 +69,7 @@ class OpenAiSdkClusterTest {
                 3, 0, false, 4000));
         coordinator.awaitReady(Duration.ofSeconds(90));
         scheduler = new Scheduler(new ClusterPipeline(coordinator), Scheduler.Config.defaults());
-        gateway = Gateway.start(GatewayConfig.of(0, ID), scheduler, new EngineTextModel(tokenizer));
+        gateway = Gateway.start(GatewayConfig.of(0, ID), scheduler, text);
         client = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + gateway.port() + "/v1").apiKey("not-checked")
                 .maxRetries(0).timeout(Duration.ofSeconds(60)).build();
     }
@@ -111,6 +118,44 @@ class OpenAiSdkClusterTest {
             String text = s.stream().map(c -> c.choices().isEmpty() ? "" : c.choices().getFirst().text()).collect(Collectors.joining());
             assertEquals(greedy(prompt, 10), text);
         }
+    }
+
+    static final List<ChatMessage> CONVERSATION = List.of(ChatMessage.system("You are a helpful assistant."),
+            ChatMessage.user("Why is the sky blue?"));
+
+    static ChatCompletionCreateParams chat(int maxTokens) {
+        return ChatCompletionCreateParams.builder().model(ID).addSystemMessage("You are a helpful assistant.")
+                .addUserMessage("Why is the sky blue?").maxCompletionTokens(maxTokens).temperature(0.0).build();
+    }
+
+    static String greedyChat(int n) {
+        int[] ids = text.chatPrompt(CONVERSATION);
+        return tokenizer.decode(EngineGreedy.generate(file, ids, n, KvType.F16), false);
+    }
+
+    @Test
+    void aChatCompletionIsTheEnginesGreedyText() {
+        ChatCompletion c = client.chat().completions().create(chat(10));
+        assertEquals(greedyChat(10), c.choices().getFirst().message().content().orElseThrow());
+        assertEquals(ChatCompletion.Choice.FinishReason.LENGTH, c.choices().getFirst().finishReason());
+        assertEquals(text.chatPrompt(CONVERSATION).length, c.usage().orElseThrow().promptTokens());
+        assertEquals(10L, c.usage().orElseThrow().completionTokens());
+    }
+
+    @Test
+    void aStreamedChatCompletionIsTheSameText() {
+        StringBuilder sb = new StringBuilder();
+        long[] usage = {-1};
+        ChatCompletionCreateParams p = chat(10).toBuilder()
+                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build()).build();
+        try (StreamResponse<ChatCompletionChunk> s = client.chat().completions().createStreaming(p)) {
+            s.stream().forEach(chunk -> {
+                for (ChatCompletionChunk.Choice ch : chunk.choices()) ch.delta().content().ifPresent(sb::append);
+                chunk.usage().ifPresent(u -> usage[0] = u.completionTokens());
+            });
+        }
+        assertEquals(greedyChat(10), sb.toString());
+        assertEquals(10, usage[0]);
     }
 
     @Test

@@ -26,6 +26,7 @@ final class TestServer implements AutoCloseable {
     final Switchable pipeline;
     final Scheduler scheduler;
     final Gateway gateway;
+    final EngineTextModel text;
 
     TestServer(GatewayConfig config, Scheduler.Config schedulerConfig, int stages) throws InterruptedException {
         file = GgufFile.open(Fixtures.path("small/small-Q4_0.gguf"));
@@ -33,7 +34,8 @@ final class TestServer implements AutoCloseable {
         local = LocalPipeline.start(file, new LocalPipeline.Options(stages, KvType.F32, 256, 8, 8 * 256, 64), () -> new CpuBackend(1));
         pipeline = new Switchable(local);
         scheduler = new Scheduler(pipeline, schedulerConfig);
-        gateway = Gateway.start(config, scheduler, new EngineTextModel(tokenizer));
+        text = EngineTextModel.of(file);
+        gateway = Gateway.start(config, scheduler, text);
     }
 
     static TestServer start() throws InterruptedException {
