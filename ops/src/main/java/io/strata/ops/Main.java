@@ -8,9 +8,15 @@ import picocli.CommandLine.Command;
         description = "Serve one large language model across a fleet of machines.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                io.strata.ops.cluster.LocalCommand.class,
+                io.strata.ops.cluster.ZookeeperCommand.class,
+                io.strata.ops.cluster.CoordinatorCommand.class,
+                io.strata.ops.cluster.WorkerCommand.class,
+                io.strata.ops.cluster.PlanCommand.class,
                 LogitsCommand.class,
                 BenchCommand.class,
                 TokenizeCommand.class,
+                SynthCommand.class,
         })
 public final class Main implements Runnable {
 
