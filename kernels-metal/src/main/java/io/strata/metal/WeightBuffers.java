@@ -25,7 +25,7 @@ final class WeightBuffers implements AutoCloseable {
     }
 
     /** One tensor's windows; window addresses are host addresses (wrapped) or offsets from 0 (copied). */
-    private record Bound(long base, List<NoCopyWindows.Window> windows, List<DeviceBuffer> buffers, boolean copied) {
+    private record Bound(long base, List<NoCopyWindows.Window> windows, List<DeviceBuffer> buffers) {
     }
 
     private record Key(Object heap, long address, long size) {
@@ -91,7 +91,7 @@ final class WeightBuffers implements AutoCloseable {
         for (NoCopyWindows.Window w : windows) {
             wrappedBytes += w.length();
         }
-        return new Bound(data.address(), windows, buffers, false);
+        return new Bound(data.address(), windows, buffers);
     }
 
     private Bound copy(Tensor t, long rowBytes) {
@@ -106,7 +106,7 @@ final class WeightBuffers implements AutoCloseable {
             buffers.add(buf);
             copiedBytes += n;
         }
-        return new Bound(0, windows, buffers, true);
+        return new Bound(0, windows, buffers);
     }
 
     @Override

@@ -243,6 +243,54 @@ abstract class BackendCases {
         }
     }
 
+    /**
+     * Every matrix of the fixture models (each weight type llama.cpp wrote), viewed in its file mapping, through the
+     * mat-vec (1 row) and mat-mat (9 rows) products and the row gather, against the engine's scalar dequantizer.
+     */
+    @Test
+    void everyFixtureMatrixThroughProductsAndGathers() {
+        String[] files = {"tiny/tiny-F16.gguf", "tiny/tiny-BF16.gguf", "tiny/tiny-Q4_1.gguf", "tiny/tiny-Q5_1.gguf",
+            "kq/kq-Q8_0.gguf", "kq/kq-Q4_0.gguf", "kq/kq-Q2_K.gguf", "kq/kq-Q3_K_M.gguf", "kq/kq-Q4_K_M.gguf",
+            "kq/kq-Q5_K_M.gguf", "kq/kq-Q6_K.gguf"};
+        java.util.Set<GgmlType> seen = java.util.EnumSet.noneOf(GgmlType.class);
+        Random r = new Random(61);
+        for (String f : files) {
+            Path p = io.strata.engine.testing.Fixtures.path(f);
+            try (io.strata.engine.gguf.GgufFile file = io.strata.engine.gguf.GgufFile.open(p); MetalBackend m = metal()) {
+                for (String name : new java.util.TreeSet<>(file.tensorInfos().keySet())) {
+                    Tensor t = file.tensor(name);
+                    if (t.shape().length != 2) {
+                        continue;
+                    }
+                    seen.add(t.type());
+                    int cols = t.cols();
+                    int rows = t.rows();
+                    float[] wf = TestData.dequantize(t.type(), t.data(), rows, cols);
+                    for (int n : new int[] {1, 9}) {
+                        float[] x = TestData.floats(r, n * cols, 1f);
+                        double[][] want = TestData.matmul(t.type(), wf, rows, cols, x, n);
+                        Buf xb = m.allocate((long) n * cols);
+                        Buf ob = m.allocate((long) n * rows);
+                        m.upload(x, 0, x.length, xb);
+                        m.matmul(t, xb, n, ob);
+                        TestData.assertWithin(f + " " + t + " x " + n + " rows", want[0], want[1], run(m, ob, n * rows), 3e-5);
+                    }
+                    int[] ids = {0, rows - 1, rows / 2};
+                    float[] wantRows = new float[ids.length * cols];
+                    for (int i = 0; i < ids.length; i++) {
+                        System.arraycopy(wf, ids[i] * cols, wantRows, i * cols, cols);
+                    }
+                    Buf eb = m.allocate((long) ids.length * cols);
+                    m.embed(t, ids, ids.length, eb);
+                    Compare.assertClose(f + " " + t + " rows " + java.util.Arrays.toString(ids), wantRows, run(m, eb, wantRows.length), 0, 0);
+                }
+                assertEquals(0, m.copiedWeightBytes(), f + ": mapped tensors are wrapped, not copied");
+            }
+        }
+        assertTrue(seen.containsAll(java.util.EnumSet.of(GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_1,
+                GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K)), "types seen: " + seen);
+    }
+
     /** Weights in a file mapping are wrapped without copying, in windows when longer than maxBufferLength. */
     @Test
     void mappedWeightsAreWrappedAndSplitPastMaxBufferLength(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {

@@ -141,8 +141,9 @@ abstract class ForwardCases {
             metal = logits(c.gguf(), b, ids, KvType.F32, 16, 64);
             assertEquals(0, b.copiedWeightBytes(), "weights come from the file mapping without a copy");
         }
-        System.out.println(compare(c, "cpu", cpu, metal));
+        // llama.cpp first: where the two references disagree, the message says which one Metal follows
         System.out.println(compare(c, "llama.cpp", llama, metal));
+        System.out.println(compare(c, "cpu", cpu, metal));
     }
 
     @Test

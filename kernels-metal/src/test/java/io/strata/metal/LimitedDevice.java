@@ -2,7 +2,10 @@ package io.strata.metal;
 
 import java.lang.foreign.MemorySegment;
 
-/** A device that claims a smaller maxBufferLength, so tests can force weight windows on a real GPU. */
+/**
+ * A view of a device shared by many tests (compiling the library once): it may claim a smaller maxBufferLength, so
+ * tests can force weight windows on a real GPU, and closing it leaves the shared device open.
+ */
 final class LimitedDevice implements Device {
     private final Device d;
     private final long maxBufferLength;
@@ -11,6 +14,17 @@ final class LimitedDevice implements Device {
         this.d = d;
         this.maxBufferLength = Math.min(maxBufferLength, d.maxBufferLength());
     }
+
+    /** A view of the test JVM's one real Metal device, opened on first use (macOS arm64 only). */
+    static synchronized Device sharedMetal(long maxBufferLength) {
+        if (shared == null) {
+            shared = io.strata.metal.objc.MetalDevice.open();
+            Runtime.getRuntime().addShutdownHook(new Thread(shared::close));
+        }
+        return new LimitedDevice(shared, maxBufferLength);
+    }
+
+    private static Device shared;
 
     @Override
     public String name() {
@@ -65,6 +79,6 @@ final class LimitedDevice implements Device {
 
     @Override
     public void close() {
-        d.close();
+        // the shared device stays open for the next test
     }
 }

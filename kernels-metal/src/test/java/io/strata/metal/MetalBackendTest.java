@@ -1,6 +1,5 @@
 package io.strata.metal;
 
-import io.strata.metal.objc.MetalDevice;
 import io.strata.metal.objc.ObjC;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -17,6 +16,6 @@ class MetalBackendTest extends BackendCases {
 
     @Override
     protected Device newDevice(long maxBufferLength) {
-        return new LimitedDevice(MetalDevice.open(), maxBufferLength);
+        return LimitedDevice.sharedMetal(maxBufferLength);
     }
 }

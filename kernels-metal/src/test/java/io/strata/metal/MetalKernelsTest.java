@@ -1,6 +1,5 @@
 package io.strata.metal;
 
-import io.strata.metal.objc.MetalDevice;
 import io.strata.metal.objc.ObjC;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,7 +18,7 @@ class MetalKernelsTest extends KernelCases {
 
     @org.junit.jupiter.api.Test
     void describeTheDevice() {
-        try (Device d = MetalDevice.open()) {
+        try (Device d = LimitedDevice.sharedMetal(Long.MAX_VALUE)) {
             System.out.println("Metal device: " + d.name() + ", maxBufferLength " + d.maxBufferLength()
                     + ", recommendedMaxWorkingSetSize " + d.recommendedMaxWorkingSetSize()
                     + ", SIMD-group matrices (Apple7) " + d.supportsSimdgroupMatrix());
@@ -29,12 +28,12 @@ class MetalKernelsTest extends KernelCases {
 
     @Override
     protected List<Device> devices() {
-        return List.of(MetalDevice.open());
+        return List.of(LimitedDevice.sharedMetal(Long.MAX_VALUE));
     }
 
     @Override
     protected boolean simdgroupMatrix() {
-        try (Device d = MetalDevice.open()) {
+        try (Device d = LimitedDevice.sharedMetal(Long.MAX_VALUE)) {
             return d.supportsSimdgroupMatrix();
         }
     }

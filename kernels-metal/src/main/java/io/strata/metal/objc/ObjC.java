@@ -240,10 +240,29 @@ public final class ObjC {
 
     // ---- typed sends, one per signature (invokeExact with exact static types) ------------------------------
 
+    /** The handles as static finals, so invokeExact call sites are constant and the JIT can inline the downcalls
+     * (a holder class: ObjC's own initializer must not touch Sig, whose constructor reads ObjC's layouts). */
+    private static final class H {
+        static final MethodHandle ID = Sig.ID.handle;
+        static final MethodHandle VOID = Sig.VOID.handle;
+        static final MethodHandle ULONG = Sig.ULONG.handle;
+        static final MethodHandle BOOL = Sig.BOOL.handle;
+        static final MethodHandle BOOL_LONG = Sig.BOOL_LONG.handle;
+        static final MethodHandle ID_ADDR = Sig.ID_ADDR.handle;
+        static final MethodHandle VOID_ADDR = Sig.VOID_ADDR.handle;
+        static final MethodHandle ID_ADDR_ADDR = Sig.ID_ADDR_ADDR.handle;
+        static final MethodHandle ID_ADDR_ADDR_ADDR = Sig.ID_ADDR_ADDR_ADDR.handle;
+        static final MethodHandle ID_ULONG_ULONG = Sig.ID_ULONG_ULONG.handle;
+        static final MethodHandle ID_ADDR_ULONG_ULONG_ADDR = Sig.ID_ADDR_ULONG_ULONG_ADDR.handle;
+        static final MethodHandle VOID_ADDR_ULONG_ULONG = Sig.VOID_ADDR_ULONG_ULONG.handle;
+        static final MethodHandle VOID_ULONG_ULONG = Sig.VOID_ULONG_ULONG.handle;
+        static final MethodHandle VOID_SIZE_SIZE = Sig.VOID_SIZE_SIZE.handle;
+    }
+
     public static MemorySegment sendId(MemorySegment self, Sel s) {
         check(s, Sig.ID);
         try {
-            return (MemorySegment) Sig.ID.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr());
+            return (MemorySegment) H.ID.invokeExact(Runtime.MSG_SEND, self, s.ptr());
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -252,7 +271,7 @@ public final class ObjC {
     public static void sendVoid(MemorySegment self, Sel s) {
         check(s, Sig.VOID);
         try {
-            Sig.VOID.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr());
+            H.VOID.invokeExact(Runtime.MSG_SEND, self, s.ptr());
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -261,7 +280,7 @@ public final class ObjC {
     public static long sendULong(MemorySegment self, Sel s) {
         check(s, Sig.ULONG);
         try {
-            return (long) Sig.ULONG.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr());
+            return (long) H.ULONG.invokeExact(Runtime.MSG_SEND, self, s.ptr());
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -270,7 +289,7 @@ public final class ObjC {
     public static boolean sendBool(MemorySegment self, Sel s) {
         check(s, Sig.BOOL);
         try {
-            return (boolean) Sig.BOOL.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr());
+            return (boolean) H.BOOL.invokeExact(Runtime.MSG_SEND, self, s.ptr());
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -279,7 +298,7 @@ public final class ObjC {
     public static boolean sendBool(MemorySegment self, Sel s, long a) {
         check(s, Sig.BOOL_LONG);
         try {
-            return (boolean) Sig.BOOL_LONG.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a);
+            return (boolean) H.BOOL_LONG.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -288,7 +307,7 @@ public final class ObjC {
     public static MemorySegment sendId(MemorySegment self, Sel s, MemorySegment a) {
         check(s, Sig.ID_ADDR);
         try {
-            return (MemorySegment) Sig.ID_ADDR.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a);
+            return (MemorySegment) H.ID_ADDR.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -297,7 +316,7 @@ public final class ObjC {
     public static void sendVoid(MemorySegment self, Sel s, MemorySegment a) {
         check(s, Sig.VOID_ADDR);
         try {
-            Sig.VOID_ADDR.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a);
+            H.VOID_ADDR.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -306,7 +325,7 @@ public final class ObjC {
     public static MemorySegment sendId(MemorySegment self, Sel s, MemorySegment a, MemorySegment b) {
         check(s, Sig.ID_ADDR_ADDR);
         try {
-            return (MemorySegment) Sig.ID_ADDR_ADDR.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b);
+            return (MemorySegment) H.ID_ADDR_ADDR.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -315,7 +334,7 @@ public final class ObjC {
     public static MemorySegment sendId(MemorySegment self, Sel s, MemorySegment a, MemorySegment b, MemorySegment c) {
         check(s, Sig.ID_ADDR_ADDR_ADDR);
         try {
-            return (MemorySegment) Sig.ID_ADDR_ADDR_ADDR.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b, c);
+            return (MemorySegment) H.ID_ADDR_ADDR_ADDR.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b, c);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -324,7 +343,7 @@ public final class ObjC {
     public static MemorySegment sendId(MemorySegment self, Sel s, long a, long b) {
         check(s, Sig.ID_ULONG_ULONG);
         try {
-            return (MemorySegment) Sig.ID_ULONG_ULONG.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b);
+            return (MemorySegment) H.ID_ULONG_ULONG.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -333,7 +352,7 @@ public final class ObjC {
     public static MemorySegment sendId(MemorySegment self, Sel s, MemorySegment a, long b, long c, MemorySegment d) {
         check(s, Sig.ID_ADDR_ULONG_ULONG_ADDR);
         try {
-            return (MemorySegment) Sig.ID_ADDR_ULONG_ULONG_ADDR.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b, c, d);
+            return (MemorySegment) H.ID_ADDR_ULONG_ULONG_ADDR.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b, c, d);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -342,7 +361,7 @@ public final class ObjC {
     public static void sendVoid(MemorySegment self, Sel s, MemorySegment a, long b, long c) {
         check(s, Sig.VOID_ADDR_ULONG_ULONG);
         try {
-            Sig.VOID_ADDR_ULONG_ULONG.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b, c);
+            H.VOID_ADDR_ULONG_ULONG.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b, c);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -351,7 +370,7 @@ public final class ObjC {
     public static void sendVoid(MemorySegment self, Sel s, long a, long b) {
         check(s, Sig.VOID_ULONG_ULONG);
         try {
-            Sig.VOID_ULONG_ULONG.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b);
+            H.VOID_ULONG_ULONG.invokeExact(Runtime.MSG_SEND, self, s.ptr(), a, b);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
@@ -361,7 +380,7 @@ public final class ObjC {
     public static void sendSizes(MemorySegment self, Sel s, MemorySegment size1, MemorySegment size2) {
         check(s, Sig.VOID_SIZE_SIZE);
         try {
-            Sig.VOID_SIZE_SIZE.handle.invokeExact(Runtime.MSG_SEND, self, s.ptr(), size1, size2);
+            H.VOID_SIZE_SIZE.invokeExact(Runtime.MSG_SEND, self, s.ptr(), size1, size2);
         } catch (Throwable t) {
             throw rethrow(s.selector, t);
         }
