@@ -173,7 +173,8 @@ public final class Tokenizer {
         addEos = md.getBool("tokenizer.ggml.add_eos_token", false);
 
         // Tokens llama.cpp finds by their text when the metadata does not name them; they become control tokens.
-        // (llama.cpp takes the first match in hash order when a vocabulary has several; here the lowest id.)
+        // (llama.cpp takes the first match in hash order when a vocabulary has several; here the first in its list,
+        // so <|eot_id|> rather than <|end_of_text|> is Llama 3's end of turn. The end-of-generation set is the same.)
         Map<String, List<Integer>> named = new HashMap<>();
         for (int id = 0; id < n; id++) {
             if (NAMED.contains(texts[id])) named.computeIfAbsent(texts[id], k -> new ArrayList<>()).add(id);
@@ -301,13 +302,16 @@ public final class Tokenizer {
         return v >= 0 && v < n ? (int) v : def;
     }
 
-    /** Marks every token with one of these texts as control; returns the lowest such id, or -1. */
+    /**
+     * Marks every token with one of these texts as control; returns the id of the first name (in list order) the
+     * vocabulary has, or -1.
+     */
     private int findControl(Map<String, List<Integer>> named, List<String> names) {
         int found = -1;
         for (String name : names) {
             for (int id : named.getOrDefault(name, List.of())) {
                 attrs[id] |= ATTR_CONTROL;
-                if (found < 0 || id < found) found = id;
+                if (found < 0) found = id;
             }
         }
         return found;
