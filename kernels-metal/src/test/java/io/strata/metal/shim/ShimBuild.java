@@ -134,6 +134,9 @@ public final class ShimBuild {
     static String findClang() {
         String env = System.getenv("STRATA_CLANG");
         if (env != null && !env.isBlank()) {
+            if (!Files.isExecutable(Path.of(env))) {
+                throw new IllegalStateException("STRATA_CLANG=" + env + " is not an executable clang++");
+            }
             return env;
         }
         String path = System.getenv().getOrDefault("PATH", "");
