@@ -29,10 +29,61 @@ public final class ActivationCache {
     float[] qkd = new float[0];
     int[] qkSum = new int[0];
 
+    // "Telescoped" copies for the interleaved kernels (see InterleavedKernels): per 4 columns
+    // y = (x0, x1 - 16 x0, x2 - 16 x1, x3 - 16 x2); per 8 columns z_k = 16 x_k - 64 x_(k-1) (x_-1 = 0); sums per 8.
+    boolean q8Telescoped;
+    short[] q8y = new short[0];
+    boolean kTelescoped;
+    short[] qky = new short[0];
+    short[] qkz = new short[0];
+    int[] qkSum8 = new int[0];
+
     /** Marks every quantized form stale: the activation buffer changed. */
     public void invalidate() {
         q8Valid = false;
         kValid = false;
+        q8Telescoped = false;
+        kTelescoped = false;
+    }
+
+    /** Makes {@link #q8y} from the valid Q8_0 form (unless already made). */
+    void telescopeQ8_0() {
+        if (q8Telescoped) return;
+        int len = q8N * q8Cols;
+        if (q8y.length < len) q8y = new short[len];
+        telescope4(q8, q8y, len);
+        q8Telescoped = true;
+    }
+
+    /** Makes {@link #qky}, {@link #qkz} and {@link #qkSum8} from the valid Q8_K form (unless already made). */
+    void telescopeQ8_K() {
+        if (kTelescoped) return;
+        int len = kN * kCols;
+        if (qky.length < len) {
+            qky = new short[len];
+            qkz = new short[len];
+            qkSum8 = new int[len / 8];
+        }
+        telescope4(qk, qky, len);
+        for (int c = 0; c < len; c += 8) {
+            int sum = 0;
+            for (int k = 0; k < 8; k++) {
+                int prev = k == 0 ? 0 : qk[c + k - 1];
+                qkz[c + k] = (short) (16 * qk[c + k] - 64 * prev);
+                sum += qk[c + k];
+            }
+            qkSum8[c / 8] = sum;
+        }
+        kTelescoped = true;
+    }
+
+    private static void telescope4(short[] x, short[] y, int len) {
+        for (int c = 0; c < len; c += 4) {
+            y[c] = x[c];
+            y[c + 1] = (short) (x[c + 1] - 16 * x[c]);
+            y[c + 2] = (short) (x[c + 2] - 16 * x[c + 1]);
+            y[c + 3] = (short) (x[c + 3] - 16 * x[c + 2]);
+        }
     }
 
     /**
@@ -41,6 +92,7 @@ public final class ActivationCache {
      */
     void quantizeQ8_0(float[] x, int n, int cols) {
         if (q8Valid && q8N == n && q8Cols == cols) return;
+        q8Telescoped = false;
         int len = n * cols;
         int blocks = len / 32;
         if (q8.length < len) q8 = new short[len];
@@ -74,6 +126,7 @@ public final class ActivationCache {
      */
     void quantizeQ8_K(float[] x, int n, int cols) {
         if (kValid && kN == n && kCols == cols) return;
+        kTelescoped = false;
         int len = n * cols;
         int blocks = len / 256;
         if (qk.length < len) qk = new short[len];
