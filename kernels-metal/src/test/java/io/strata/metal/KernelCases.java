@@ -81,6 +81,7 @@ abstract class KernelCases {
                 for (int nin : nins) {
                     float[] x = TestData.floats(r, nin * cols, 1f);
                     double[][] want = TestData.matmul(type, wf, rows, cols, x, nin);
+                    float[] first = null;
                     for (Device d : devices()) {
                         try (d) {
                             Kernels k = new Kernels(d);
@@ -95,9 +96,16 @@ abstract class KernelCases {
                                 k.mulMv(c, type, ref(wb), cols, rows, rowBytes, ref(xb), cols, ref(ob), rows, nin);
                             }
                             c.commitAndWait();
-                            TestData.assertWithin((mm ? "mul_mm_" : "mul_mv_") + Kernels.typeName(type) + "_f32 " + rows + "x" + cols
-                                    + " nin " + nin + (rawBits ? " (random bits)" : "") + " on " + d.name(), want[0], want[1],
-                                    get(ob, nin * rows), 3e-5);
+                            String what = (mm ? "mul_mm_" : "mul_mv_") + Kernels.typeName(type) + "_f32 " + rows + "x" + cols
+                                    + " nin " + nin + (rawBits ? " (random bits)" : "") + " on " + d.name();
+                            float[] got = get(ob, nin * rows);
+                            TestData.assertWithin(what, want[0], want[1], got, 3e-5);
+                            // no races: every schedule gives the same bits (reductions run in a fixed order)
+                            if (first == null) {
+                                first = got;
+                            } else {
+                                io.strata.metal.shim.Compare.assertClose(what + " vs the first schedule", first, got, 0, 0);
+                            }
                         }
                     }
                 }
