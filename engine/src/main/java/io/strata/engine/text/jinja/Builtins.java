@@ -44,6 +44,19 @@ final class Builtins {
     // ---------------------------------------------------------------- filters
 
     static Object filter(Interpreter in, String name, Object v, List<Object> args, Map<String, Object> kw, int line) {
+        switch (name) { // the filters that make or keep markup
+            case "safe" -> {
+                return v instanceof Values.Markup ? v : new Values.Markup(Values.str(v));
+            }
+            case "e", "escape" -> {
+                return v instanceof Values.Markup ? v : new Values.Markup(Values.escapeHtml(Values.str(v)));
+            }
+            case "string" -> {
+                return v instanceof Values.Markup || v instanceof String ? v : Values.str(v);
+            }
+            default -> { }
+        }
+        v = Values.plain(v);
         return switch (name) {
             case "trim" -> {
                 String chars = (String) arg(args, kw, 0, "chars", null);
@@ -104,6 +117,7 @@ final class Builtins {
             }
             case "list" -> Values.iterate(v, line);
             case "selectattr", "rejectattr" -> {
+                if (!Values.truthy(v)) yield new ArrayList<>(); // Jinja2 checks "if value" first: none gives nothing
                 boolean select = name.equals("selectattr");
                 String attribute = Values.str(args.isEmpty() ? null : args.get(0));
                 List<Object> out = new ArrayList<>();
@@ -116,6 +130,7 @@ final class Builtins {
                 yield out;
             }
             case "select", "reject" -> {
+                if (!Values.truthy(v)) yield new ArrayList<>();
                 boolean select = name.equals("select");
                 List<Object> out = new ArrayList<>();
                 for (Object o : Values.iterate(v, line)) {
@@ -127,6 +142,7 @@ final class Builtins {
             }
             case "map" -> {
                 List<Object> out = new ArrayList<>();
+                if (!Values.truthy(v)) yield out;
                 if (kw.containsKey("attribute")) {
                     String attribute = Values.str(kw.get("attribute"));
                     for (Object o : Values.iterate(v, line)) {
@@ -141,7 +157,6 @@ final class Builtins {
                 }
                 yield out;
             }
-            case "string", "e", "escape", "safe" -> v instanceof String ? v : Values.str(v);
             case "int" -> toInt(v, arg(args, kw, 0, "default", 0L));
             case "float" -> toFloat(v, arg(args, kw, 0, "default", 0.0));
             case "abs" -> {
@@ -366,6 +381,7 @@ final class Builtins {
     // ---------------------------------------------------------------- tests
 
     static boolean test(String name, Object v, List<Object> args, int line) {
+        v = Values.plain(v);
         Object a = args.isEmpty() ? null : args.get(0);
         return switch (name) {
             case "defined" -> !(v instanceof Undefined);
@@ -403,6 +419,7 @@ final class Builtins {
 
     /** A bound method of a string or dict ({@code text.strip()}, {@code d.items()}), or null if the name is not one. */
     static Callable method(Object target, String name) {
+        target = Values.plain(target);
         if (target instanceof String s) return stringMethod(s, name);
         if (target instanceof Map<?, ?> m) return dictMethod(m, name);
         return null;
@@ -463,11 +480,59 @@ final class Builtins {
                 }
                 return sb.toString();
             };
+            case "format" -> (args, kw, line) -> format(s, args, kw, line);
             case "isdigit" -> (args, kw, line) -> !s.isEmpty() && s.codePoints().allMatch(Character::isDigit);
             case "isalpha" -> (args, kw, line) -> !s.isEmpty() && s.codePoints().allMatch(Character::isLetter);
             case "isspace" -> (args, kw, line) -> !s.isEmpty() && s.chars().allMatch(c -> Lexer.isSpace((char) c));
             default -> null;
         };
+    }
+
+    /** Python's {@code str.format} with {@code {}}, {@code {0}}, {@code {name}}, {@code !s} / {@code !r}; no format specs. */
+    private static String format(String s, List<Object> args, Map<String, Object> kw, int line) {
+        StringBuilder sb = new StringBuilder();
+        int auto = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '{' && i + 1 < s.length() && s.charAt(i + 1) == '{') {
+                sb.append('{');
+                i++;
+            } else if (c == '}' && i + 1 < s.length() && s.charAt(i + 1) == '}') {
+                sb.append('}');
+                i++;
+            } else if (c == '{') {
+                int end = s.indexOf('}', i);
+                if (end < 0) throw new TemplateException("single '{' encountered in format string", line);
+                String field = s.substring(i + 1, end);
+                String conversion = null;
+                int bang = field.indexOf('!');
+                if (bang >= 0) {
+                    conversion = field.substring(bang + 1);
+                    field = field.substring(0, bang);
+                }
+                if (field.contains(":")) throw new TemplateException("unsupported construct 'format spec in str.format'", line);
+                Object value;
+                if (field.isEmpty()) {
+                    if (auto >= args.size()) throw new TemplateException("replacement index " + auto + " out of range", line);
+                    value = args.get(auto++);
+                } else if (field.chars().allMatch(Character::isDigit)) {
+                    int k = Integer.parseInt(field);
+                    if (k >= args.size()) throw new TemplateException("replacement index " + k + " out of range", line);
+                    value = args.get(k);
+                } else if (kw.containsKey(field)) {
+                    value = kw.get(field);
+                } else {
+                    throw new TemplateException("str.format: no argument '" + field + "'", line);
+                }
+                sb.append("r".equals(conversion) ? Values.repr(value) : Values.str(value));
+                i = end;
+            } else if (c == '}') {
+                throw new TemplateException("single '}' encountered in format string", line);
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.toString();
     }
 
     private static List<Object> split(String s, Object sep, long maxSplit, boolean fromRight, int line) {
@@ -537,8 +602,8 @@ final class Builtins {
 
     // ---------------------------------------------------------------- globals
 
-    /** Hugging Face's and Jinja2's global functions. */
-    static Map<String, Object> globals() {
+    /** Hugging Face's and Jinja2's global functions; {@code strftime_now} reads {@code clock}. */
+    static Map<String, Object> globals(java.time.Clock clock) {
         Map<String, Object> g = new LinkedHashMap<>();
         g.put("raise_exception", (Callable) (args, kw, line) -> {
             throw new TemplateException(args.isEmpty() ? "raise_exception()" : Values.str(args.get(0)), line, true);
@@ -571,7 +636,7 @@ final class Builtins {
             return out;
         });
         g.put("dict", (Callable) (args, kw, line) -> new LinkedHashMap<Object, Object>(kw));
-        g.put("strftime_now", (Callable) (args, kw, line) -> strftime(Values.str(args.get(0)), LocalDateTime.now(), line));
+        g.put("strftime_now", (Callable) (args, kw, line) -> strftime(Values.str(args.get(0)), LocalDateTime.now(clock), line));
         return g;
     }
 

@@ -50,9 +50,9 @@ final class Interpreter {
     private static final int MAX_OUTPUT = 64 << 20;
     private final StringBuilder out = new StringBuilder();
 
-    String render(List<Stmt> body, Map<String, Object> globals) {
+    String render(List<Stmt> body, Map<String, Object> globals, java.time.Clock clock) {
         Scope root = new Scope(null);
-        root.vars.putAll(Builtins.globals());
+        root.vars.putAll(Builtins.globals(clock));
         for (Map.Entry<String, Object> e : globals.entrySet()) root.vars.put(e.getKey(), Values.fromJava(e.getValue()));
         try {
             execute(body, root);
@@ -268,7 +268,7 @@ final class Interpreter {
             case Node.Not n -> !Values.truthy(eval(n.operand(), scope));
             case Node.Cond c -> Values.truthy(eval(c.test(), scope)) ? eval(c.then(), scope)
                     : c.orElse() == null ? new Undefined("conditional expression without else") : eval(c.orElse(), scope);
-            case Node.Concat c -> {
+            case Node.Concat c -> { // Jinja2's str_join (autoescape is off): markup is not special here
                 StringBuilder sb = new StringBuilder();
                 for (Expr x : c.parts()) sb.append(Values.str(eval(x, scope)));
                 yield sb.toString();
@@ -331,6 +331,7 @@ final class Interpreter {
 
     /** {@code x.name}: a dict key or namespace attribute, else Undefined (Jinja2's getattr, then getitem). */
     Object attribute(Object target, String name, int line) {
+        target = Values.plain(target);
         if (target instanceof Undefined u) throw new TemplateException(u.message(), line);
         if (target instanceof Map<?, ?> m) { // Python attributes (dict methods) first, then keys, as Jinja2
             Callable method = Builtins.method(target, name);
@@ -347,6 +348,8 @@ final class Interpreter {
 
     /** {@code x[i]}: list / string index (negative from the end), dict key; missing gives Undefined. */
     static Object item(Object target, Object index, int line) {
+        target = Values.plain(target);
+        index = Values.plain(index);
         if (target instanceof Undefined u) throw new TemplateException(u.message(), line);
         if (target instanceof Map<?, ?> m) {
             Object k = Values.findKey(m, index);
@@ -365,8 +368,14 @@ final class Interpreter {
         return new Undefined(Values.str(index));
     }
 
+    /** A value's text inside markup: markup as is, anything else converted to str and escaped. */
+    private static String markupText(Object o) {
+        return o instanceof Values.Markup m ? m.text() : Values.escapeHtml(Values.str(o));
+    }
+
     /** Python slicing of lists, tuples and strings. */
     static Object slice(Object target, Object start, Object stop, Object step, int line) {
+        target = Values.plain(target);
         if (target instanceof Undefined u) throw new TemplateException(u.message(), line);
         boolean isString = target instanceof String;
         if (!isString && !(target instanceof List)) {
@@ -402,6 +411,12 @@ final class Interpreter {
 
     /** Python's binary arithmetic ({@code + - * / // % **}). */
     static Object arithmetic(String op, Object a, Object b, int line) {
+        if (op.equals("+") && (a instanceof Values.Markup || b instanceof Values.Markup)
+                && (a instanceof String || a instanceof Values.Markup) && (b instanceof String || b instanceof Values.Markup)) {
+            return new Values.Markup(markupText(a) + markupText(b)); // markupsafe: the plain side is escaped
+        }
+        a = Values.plain(a);
+        b = Values.plain(b);
         if (a instanceof Undefined u) throw new TemplateException(u.message(), line);
         if (b instanceof Undefined u) throw new TemplateException(u.message(), line);
         if (Values.isNumber(a) && Values.isNumber(b)) {

@@ -13,8 +13,8 @@ import java.util.Set;
  * Parses tokens into a syntax tree with Jinja2's grammar and operator precedence (parser.py): conditional
  * expressions, {@code or}, {@code and}, {@code not}, comparisons and {@code in}, {@code + -}, {@code ~},
  * {@code * / // %}, {@code **}, unary minus, then postfix attribute / item / slice / call, filters and tests.
- * Filters and tests are checked against the ones {@link Builtins} implements, so a template using another one fails
- * here, before anything is rendered.
+ * Unknown statements fail here; an unknown filter or test fails when it is evaluated, as in Jinja2 3 (a template
+ * may name one in a branch it never takes, e.g. for tools).
  */
 final class Parser {
     private static final Set<String> UNSUPPORTED_STATEMENTS = Set.of("call", "filter", "with", "include", "import",
@@ -242,7 +242,9 @@ final class Parser {
                 next();
                 defaults.add(expression(true));
             } else {
-                if (!defaults.isEmpty()) throw error("a parameter without default follows one with a default");
+                if (defaults.stream().anyMatch(d -> d != null)) {
+                    throw error("a parameter without default follows one with a default");
+                }
                 defaults.add(null);
             }
         }
@@ -563,7 +565,6 @@ final class Parser {
             if (t.isOp("|")) {
                 next();
                 String name = dottedName();
-                if (!Builtins.hasFilter(name)) throw new TemplateException("unsupported filter '" + name + "'", t.line());
                 List<Expr> args = new ArrayList<>();
                 List<String> kwNames = new ArrayList<>();
                 List<Expr> kwValues = new ArrayList<>();
@@ -577,7 +578,6 @@ final class Parser {
                     negated = true;
                 }
                 String name = dottedName();
-                if (!Builtins.hasTest(name)) throw new TemplateException("unsupported test '" + name + "'", t.line());
                 List<Expr> args = new ArrayList<>();
                 Token a = cur();
                 if (a.isOp("(")) {

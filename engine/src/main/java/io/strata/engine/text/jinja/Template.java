@@ -1,5 +1,6 @@
 package io.strata.engine.text.jinja;
 
+import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 
@@ -30,8 +31,13 @@ public final class Template {
      * {@code List<?>} (nested freely).
      */
     public String render(Map<String, ?> variables) {
+        return render(variables, Clock.systemDefaultZone());
+    }
+
+    /** Renders with {@code strftime_now} reading this clock (for reproducible prompts and tests). */
+    public String render(Map<String, ?> variables, Clock clock) {
         @SuppressWarnings("unchecked")
         Map<String, Object> vars = (Map<String, Object>) variables;
-        return new Interpreter().render(body, vars);
+        return new Interpreter().render(body, vars, clock);
     }
 }

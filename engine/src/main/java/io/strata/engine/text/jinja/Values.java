@@ -27,6 +27,35 @@ final class Values {
         }
     }
 
+    /**
+     * markupsafe's {@code Markup}: text marked safe by {@code |safe} or {@code |escape}. It behaves as the str it
+     * holds, except that {@code +} with a plain str escapes the plain one (Python's {@code Markup.__add__}); {@code ~}
+     * does not, since chat templates render without autoescape.
+     */
+    record Markup(String text) {}
+
+    /** A Markup's text, anything else unchanged: every operation but {@code +} sees a str. */
+    static Object plain(Object o) {
+        return o instanceof Markup m ? m.text() : o;
+    }
+
+    /** markupsafe's {@code escape}. */
+    static String escapeHtml(String s) {
+        StringBuilder sb = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '&' -> sb.append("&amp;");
+                case '<' -> sb.append("&lt;");
+                case '>' -> sb.append("&gt;");
+                case '"' -> sb.append("&#34;");
+                case '\'' -> sb.append("&#39;");
+                default -> sb.append(c);
+            }
+        }
+        return sb.toString();
+    }
+
     /** A Python tuple. */
     static final class Tuple extends AbstractList<Object> {
         private final List<Object> items;
@@ -82,6 +111,7 @@ final class Values {
     }
 
     static String typeName(Object o) {
+        o = plain(o);
         if (o == null) return "NoneType";
         if (o instanceof Undefined) return "Undefined";
         if (o instanceof Boolean) return "bool";
@@ -97,6 +127,7 @@ final class Values {
     }
 
     static boolean truthy(Object o) {
+        o = plain(o);
         if (o == null || o instanceof Undefined) return false;
         if (o instanceof Boolean b) return b;
         if (o instanceof Long l) return l != 0;
@@ -128,6 +159,7 @@ final class Values {
     // ---------------------------------------------------------------- str / repr
 
     static String str(Object o) {
+        o = plain(o);
         if (o == null) return "None";
         if (o instanceof Undefined) return "";
         if (o instanceof String s) return s;
@@ -138,6 +170,7 @@ final class Values {
     }
 
     static String repr(Object o) {
+        if (o instanceof Markup m) return "Markup(" + reprString(m.text()) + ")";
         if (o instanceof String s) return reprString(s);
         if (o instanceof Tuple t) {
             StringBuilder sb = new StringBuilder("(");
@@ -226,6 +259,8 @@ final class Values {
     // ---------------------------------------------------------------- equality and order
 
     static boolean eq(Object a, Object b) {
+        a = plain(a);
+        b = plain(b);
         if (a == null || b == null) return a == b;
         if (a instanceof Undefined || b instanceof Undefined) return a instanceof Undefined && b instanceof Undefined;
         if (isNumber(a) && isNumber(b)) {
@@ -262,6 +297,8 @@ final class Values {
 
     /** Python ordering for {@code < <= > >=}; fails for types Python cannot order. */
     static int compare(Object a, Object b, int line) {
+        a = plain(a);
+        b = plain(b);
         if (isNumber(a) && isNumber(b)) {
             if (isInteger(a) && isInteger(b)) return Long.compare(asLong(a), asLong(b));
             return Double.compare(asDouble(a), asDouble(b));
@@ -295,6 +332,7 @@ final class Values {
 
     /** The items a {@code for} loop or a filter sees: list items, dict keys, string characters; undefined: none. */
     static List<Object> iterate(Object o, int line) {
+        o = plain(o);
         if (o instanceof List<?> l) return new ArrayList<>(l);
         if (o instanceof Map<?, ?> m) return new ArrayList<>(m.keySet());
         if (o instanceof String s) {
@@ -307,6 +345,7 @@ final class Values {
     }
 
     static int length(Object o, int line) {
+        o = plain(o);
         if (o instanceof String s) return s.codePointCount(0, s.length());
         if (o instanceof List<?> l) return l.size();
         if (o instanceof Map<?, ?> m) return m.size();
@@ -316,6 +355,8 @@ final class Values {
 
     /** Python's {@code x in container}. */
     static boolean contains(Object container, Object x, int line) {
+        container = plain(container);
+        x = plain(x);
         if (container instanceof String s) {
             if (!(x instanceof String sx)) {
                 throw new TemplateException("'in <string>' requires string as left operand, not " + typeName(x), line);
@@ -327,7 +368,7 @@ final class Values {
             return false;
         }
         if (container instanceof Map<?, ?> m) return findKey(m, x) != MISSING;
-        if (container instanceof Undefined u) throw new TemplateException(u.message(), line);
+        if (container instanceof Undefined) return false; // Jinja2's Undefined iterates as empty
         throw new TemplateException("argument of type '" + typeName(container) + "' is not iterable", line);
     }
 
@@ -346,6 +387,7 @@ final class Values {
 
     private static void writeJson(StringBuilder sb, Object o, boolean ascii, String indent, String itemSep,
                                   String keySep, boolean sortKeys, int level, int line) {
+        o = plain(o);
         if (o == null) {
             sb.append("null");
         } else if (o instanceof Boolean b) {

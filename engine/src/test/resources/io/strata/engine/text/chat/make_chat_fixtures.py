@@ -6,10 +6,13 @@
 The environment is the one Hugging Face transformers builds for apply_chat_template: an
 ImmutableSandboxedEnvironment with trim_blocks and lstrip_blocks, the loopcontrols extension, a
 `generation` block, `tojson` as json.dumps(ensure_ascii=False, ...), and the globals raise_exception
-and strftime_now. Two sets of cases:
+and strftime_now (here at a fixed instant). Two sets of cases:
 
   conformance: small templates, one Jinja construct each, rendered with given variables
   chat:        the real chat templates in this folder (*.jinja), rendered for conversations
+  more:        more real templates (more/*.jinja, as llama.cpp's models/templates holds them: Phi-3.5, Gemma 2,
+               DeepSeek-R1 distill, Hermes 3, Qwen3, Qwen3-Coder, Mistral Nemo, gpt-oss, functionary, Granite,
+               SmolLM3, Hunyuan), rendered for a few conversations, with tools and tool calls
 
 A case's expected result is the rendered text, or the fact that Jinja2 raised (with its message).
 """
@@ -46,8 +49,13 @@ def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
+# a fixed "now" so that templates that print today's date (Granite, gpt-oss) give stable expectations; the Java
+# tests render with the same instant (2026-11-21T10:30:00)
+NOW = datetime(2026, 11, 21, 10, 30, 0)
+
+
 def strftime_now(fmt):
-    return datetime.now().strftime(fmt)
+    return NOW.strftime(fmt)
 
 
 ENV = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
@@ -155,6 +163,7 @@ CONFORMANCE = [
     ("indent", "{{ 'a\nb\n\nc' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}|{{ 'a\n\nb' | indent(2, blank=true) }}", {}),
     ("dictsort", "{{ {'b': 1, 'a': 2} | dictsort }}", {}),
     ("safe and string on strings", "{{ '<b>' | safe }} {{ '<b>' | string }}", {}),
+    ("markup escapes what joins it", "{{ 'a<'|safe + '<b>' }} {{ '<x>'|e }} {{ ('<' | safe) ~ '>' ~ 1 }} {{ '<'|e|e }} {{ ('x'|safe) is string }} {{ ('x'|safe) == 'x' }} {{ 'q\"&'|escape }} {{ '<' + '>'|safe }}", {}),
     # tests
     ("tests", "{{ 'a' is string }} {{ 1 is number }} {{ 1 is integer }} {{ 1.0 is float }} {{ true is boolean }} {{ {} is mapping }} {{ [] is iterable }} {{ 'a' is iterable }} {{ 3 is odd }} {{ 4 is even }} {{ 9 is divisibleby 3 }} {{ 'ab' is lower }} {{ 'AB' is upper }} {{ none is none }} {{ 1 is sameas 1 }} {{ true is true }} {{ 1 is true }}", {}),
     ("test with argument", "{{ 'a' is equalto 'a' }} {{ 2 is gt 1 }} {{ 1 is in [1, 2] }} {{ 1 is ne 2 }}", {}),
@@ -216,6 +225,18 @@ TEMPLATES = {
     "qwen2.5-7b-instruct.jinja": (None, "<|im_end|>"),
     "mistral-7b-instruct-v0.3.jinja": ("<s>", "</s>"),
 }
+TOOL_CALL = {"role": "assistant", "content": "", "tool_calls": [
+    {"id": "call12345", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}
+TOOL_RESULT = {"role": "tool", "tool_call_id": "call12345", "name": "get_weather", "content": "{\"temp\": 21}"}
+MORE_CONVERSATIONS = [
+    ("user only", [U1], True, {}),
+    ("multi-turn", [SYSTEM, U1, A1, U2], True, {}),
+    ("whitespace and unicode", [{"role": "system", "content": "  spaced system \n"}, UNICODE], True, {}),
+    ("tools", [U1], True, {"tools": TOOLS}),
+    ("tool call and result", [U1, TOOL_CALL, TOOL_RESULT], True, {"tools": TOOLS}),
+    ("no generation prompt", [U1, A1], False, {}),
+]
+
 # llama.cpp's fallback when a model has no template (ChatML), written as a template
 CHATML = ("{%- for message in messages -%}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}"
           "{%- endfor -%}{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}")
@@ -223,7 +244,7 @@ CHATML = ("{%- for message in messages -%}{{- '<|im_start|>' + message.role + '\
 
 def main():
     out = {"generator": "engine/src/test/resources/io/strata/engine/text/chat/make_chat_fixtures.py",
-           "jinja2": jinja2.__version__, "conformance": [], "chat": []}
+           "jinja2": jinja2.__version__, "conformance": [], "chat": [], "more": []}
     for name, template, variables in CONFORMANCE:
         out["conformance"].append({"name": name, "template": template, "vars": variables, **render(template, variables)})
     for file, (bos, eos) in list(TEMPLATES.items()) + [("chatml", (None, None))]:
@@ -232,11 +253,18 @@ def main():
             variables = {"messages": messages, "add_generation_prompt": gen, "bos_token": bos or "",
                          "eos_token": eos or "", "date_string": "21 Nov 2026", **extra}
             out["chat"].append({"template": file, "name": name, "vars": variables, **render(source, variables)})
+    for file in sorted(os.listdir(os.path.join(HERE, "more"))):
+        source = open(os.path.join(HERE, "more", file), encoding="utf-8").read()
+        for name, messages, gen, extra in MORE_CONVERSATIONS:
+            variables = {"messages": messages, "add_generation_prompt": gen, "bos_token": "<s>", "eos_token": "</s>",
+                         "date_string": "21 Nov 2026", **extra}
+            out["more"].append({"template": "more/" + file, "name": name, "vars": variables, **render(source, variables)})
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
         f.write("\n")
-    errors = sum("error" in c for c in out["conformance"] + out["chat"])
-    print(f"{len(out['conformance'])} conformance cases, {len(out['chat'])} chat cases, {errors} expected errors")
+    errors = sum("error" in c for c in out["conformance"] + out["chat"] + out["more"])
+    print(f"{len(out['conformance'])} conformance cases, {len(out['chat'])} chat cases, {len(out['more'])} more, "
+          f"{errors} expected errors")
 
 
 if __name__ == "__main__":
