@@ -4,6 +4,7 @@ import io.strata.engine.gguf.Metadata;
 import io.strata.engine.text.jinja.Template;
 import io.strata.engine.text.jinja.TemplateException;
 
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,10 +36,13 @@ public final class ChatTemplate {
     private final String eosToken;
     private final boolean addBos;
     private final boolean addEos;
+    private final Clock clock;
 
-    private ChatTemplate(String source, boolean fallback, String bosToken, String eosToken, boolean addBos, boolean addEos) {
+    private ChatTemplate(String source, Template template, boolean fallback, String bosToken, String eosToken,
+                         boolean addBos, boolean addEos, Clock clock) {
         this.source = source;
-        this.template = Template.parse(source);
+        this.template = template;
+        this.clock = clock;
         this.fallback = fallback;
         this.bosToken = bosToken;
         this.eosToken = eosToken;
@@ -55,12 +59,15 @@ public final class ChatTemplate {
         String bos = tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : "";
         String eos = tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : "";
         boolean none = src == null || src.isBlank();
-        return new ChatTemplate(none ? CHATML : src, none, bos, eos, tokenizer.addsBos(), tokenizer.addsEos());
+        String source = none ? CHATML : src;
+        return new ChatTemplate(source, Template.parse(source), none, bos, eos, tokenizer.addsBos(), tokenizer.addsEos(),
+                Clock.systemDefaultZone());
     }
 
     /** A template from its source, with the given special-token texts (the tokenizer adds no BOS/EOS itself). */
     public static ChatTemplate of(String source, String bosToken, String eosToken) {
-        return new ChatTemplate(source, false, bosToken, eosToken, false, false);
+        return new ChatTemplate(source, Template.parse(source), false, bosToken, eosToken, false, false,
+                Clock.systemDefaultZone());
     }
 
     /** Whether the model had no template and ChatML is used instead. */
@@ -82,14 +89,27 @@ public final class ChatTemplate {
      * {@code messages}, {@code add_generation_prompt}, {@code bos_token} or {@code eos_token}.
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, ?> extra) {
-        List<Object> list = new ArrayList<>(messages.size());
+        List<Map<String, Object>> list = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) list.add(m.toMap());
+        return renderMessages(list, addGenerationPrompt, extra);
+    }
+
+    /**
+     * Renders messages given as maps, for what {@link ChatMessage} does not carry (OpenAI-style {@code tool_calls},
+     * {@code tool_call_id}, {@code name}); values are plain Java (String, Boolean, numbers, Map, List).
+     */
+    public String renderMessages(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt, Map<String, ?> extra) {
         Map<String, Object> vars = new LinkedHashMap<>(extra);
-        vars.put("messages", list);
+        vars.put("messages", new ArrayList<Object>(messages));
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
         vars.put("eos_token", eosToken);
-        return template.render(vars);
+        return template.render(vars, clock);
+    }
+
+    /** The same template reading this clock for {@code strftime_now} (templates that print today's date). */
+    public ChatTemplate withClock(Clock clock) {
+        return new ChatTemplate(source, template, fallback, bosToken, eosToken, addBos, addEos, clock);
     }
 
     /**

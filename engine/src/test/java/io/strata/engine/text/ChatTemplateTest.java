@@ -118,6 +118,27 @@ class ChatTemplateTest {
         assertTrue(tok.isEndOfGeneration(tok.tokenId("<|endoftext|>")));
     }
 
+    /** Tool calls and results go through {@code renderMessages}; the date through {@code withClock}. */
+    @Test
+    void toolMessagesAndClockThroughRenderMessages() {
+        int checked = 0;
+        for (JsonNode c : JinjaFixtures.expected().get("more")) {
+            if (!c.get("name").asText().equals("tool call and result") || !c.has("output")) continue;
+            JsonNode vars = c.get("vars");
+            ChatTemplate t = ChatTemplate.of(resource(c.get("template").asText()), vars.get("bos_token").asText(),
+                    vars.get("eos_token").asText()).withClock(java.time.Clock.fixed(
+                    java.time.Instant.parse("2026-11-21T10:30:00Z"), java.time.ZoneOffset.UTC));
+            @SuppressWarnings("unchecked")
+            List<Map<String, Object>> messages = (List<Map<String, Object>>) JinjaFixtures.java(vars.get("messages"));
+            Map<String, Object> extra = new LinkedHashMap<>();
+            extra.put("tools", JinjaFixtures.java(vars.get("tools")));
+            extra.put("date_string", vars.get("date_string").asText());
+            assertEquals(c.get("output").asText(), t.renderMessages(messages, true, extra), c.get("template").asText());
+            checked++;
+        }
+        assertTrue(checked >= 10, "checked " + checked);
+    }
+
     @Test
     void modelWithoutTemplateFallsBackToChatMl() {
         Metadata md = withTemplate("tiny", null);
