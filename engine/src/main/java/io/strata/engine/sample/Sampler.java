@@ -159,6 +159,7 @@ public final class Sampler {
         int n = truncate(p);
         int[] ids = curIds;
         float[] vals = curVals;
+        if (n == 0) return argmax(work, vocab); // only NaN logits: nothing to draw from
         if (n == 1) return ids == null ? 0 : ids[0];
         // temperature, then a draw proportional to exp(logit / T)
         float max = curSorted ? vals[0] : max(vals, n);
@@ -216,6 +217,11 @@ public final class Sampler {
      */
     private int topPUnsorted(float topP) {
         float max = max(work, vocab);
+        if (!(max > Float.NEGATIVE_INFINITY)) { // no finite logit (all -inf, or NaN): keep the argmax alone
+            candIds[0] = argmax(work, vocab);
+            candLogits[0] = work[candIds[0]];
+            return 1;
+        }
         double total = expInto(work, weights, vocab, max, 1f);
         double target = topP * total;
         Arrays.fill(bucketMass, 0);

@@ -228,6 +228,24 @@ class SamplerTest {
         assertEquals(0, none.topIds().length);
     }
 
+    /** Degenerate rows (all -inf, NaN) still give a valid id instead of a stale or out-of-range one. */
+    @Test
+    void degenerateLogitsGiveAValidToken() {
+        float[] allMinusInf = new float[1000];
+        java.util.Arrays.fill(allMinusInf, Float.NEGATIVE_INFINITY);
+        float[] nan = new float[1000];
+        java.util.Arrays.fill(nan, Float.NaN);
+        nan[123] = 1f;
+        for (SamplingParams p : List.of(SamplingParams.builder().seed(1).build(),
+                SamplingParams.builder().topK(0).topP(0.9f).minP(0).seed(1).build(),
+                SamplingParams.builder().topK(0).topP(1).minP(0.1f).seed(1).build())) {
+            Sampler s = new Sampler(1000);
+            int t = s.sample(allMinusInf, 0, new SequenceSampler(p)).token();
+            assertTrue(t >= 0 && t < 1000, p + " -> " + t);
+            assertEquals(123, s.sample(nan, 0, new SequenceSampler(p)).token(), p.toString());
+        }
+    }
+
     @Test
     void badParametersAreNamed() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
