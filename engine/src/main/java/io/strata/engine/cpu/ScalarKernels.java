@@ -63,10 +63,16 @@ final class ScalarKernels {
         return s;
     }
 
+    /** ggml dots BF16 weights with activations converted to BF16 (its vec_dot type for BF16 is BF16). */
     static float dotBF16(MemorySegment w, long o, int cols, float[] x, int xo) {
         float s = 0;
-        for (int c = 0; c < cols; c++) s += Dequant.bf16ToFloat(w.get(I16, o + 2L * c)) * x[xo + c];
+        for (int c = 0; c < cols; c++) s += Dequant.bf16ToFloat(w.get(I16, o + 2L * c)) * roundBf16(x[xo + c]);
         return s;
+    }
+
+    /** {@code f} rounded to BF16 precision, as ggml's fp32-to-bf16 conversion. */
+    static float roundBf16(float f) {
+        return Dequant.bf16ToFloat(Quantize.floatToBf16(f));
     }
 
     // ---- 32-element blocks against Q8_0 activations (xo: element offset of the activation row) ----
