@@ -83,6 +83,7 @@ public final class Coordinator implements AutoCloseable {
     // Read by any thread.
     private volatile GrpcPipeline pipeline;
     private volatile String notReady = "starting";
+    private volatile Map<String, WorkerState> statesView = Map.of();
 
     public Coordinator(Config c) throws Exception {
         this.config = c;
@@ -191,6 +192,11 @@ public final class Coordinator implements AutoCloseable {
         return p != null && p.brokenReason() == null ? null : notReady;
     }
 
+    /** The workers' last reported states (a snapshot; for status reports). */
+    public Map<String, WorkerState> workerStates() {
+        return statesView;
+    }
+
     /** The plan this coordinator last read or stored (null before one exists). */
     public Plan plan() {
         return plan;
@@ -275,6 +281,7 @@ public final class Coordinator implements AutoCloseable {
     private void state(String id, WorkerState s) {
         if (!workers.containsKey(id)) return;
         WorkerState old = states.put(id, s);
+        statesView = Map.copyOf(states);
         if (old == null || old.phase() != s.phase() || !old.error().equals(s.error())) {
             log.debug("coordinator {}: worker {} is {}", config.id(), id, s.describe());
         }

@@ -6,12 +6,12 @@ package io.strata.coordinator;
  * @param planVersion the plan its assignment belongs to (0 when it holds none)
  */
 public record WorkerState(String id, Phase phase, long planVersion, int first, int end, String fingerprint, String error,
-                          long weightBytes, long loadedBytes, long loads) {
+                          long weightBytes, long loadedBytes, long loads, long loadNanos) {
 
     public enum Phase { IDLE, LOADING, LINKING, READY, FAILED, UNREACHABLE }
 
     public static WorkerState unreachable(String id, String why) {
-        return new WorkerState(id, Phase.UNREACHABLE, 0, 0, 0, "", why, 0, 0, 0);
+        return new WorkerState(id, Phase.UNREACHABLE, 0, 0, 0, "", why, 0, 0, 0, 0);
     }
 
     public boolean holds(long version, int first, int end) {

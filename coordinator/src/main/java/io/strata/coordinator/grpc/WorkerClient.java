@@ -134,7 +134,7 @@ public final class WorkerClient implements AutoCloseable {
         };
         StageAssignment a = s.getAssignment();
         return new WorkerState(s.getWorkerId(), phase, s.hasAssignment() ? a.getPlanVersion() : 0, a.getRange().getFirst(),
-                a.getRange().getEnd(), a.getModel().getFingerprint(), s.getError(), s.getWeightBytes(), s.getLoadedBytes(), s.getLoads());
+                a.getRange().getEnd(), a.getModel().getFingerprint(), s.getError(), s.getWeightBytes(), s.getLoadedBytes(), s.getLoads(), s.getLoadNanos());
     }
 
     /** Sends the assignment of {@code stage} in {@code plan}; completes with the worker's reply or its refusal. */

@@ -4,6 +4,7 @@ import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.gguf.ModelShards;
 import io.strata.engine.gguf.TensorInfo;
 import io.strata.engine.model.ModelConfig;
+import io.strata.engine.model.Synth;
 import io.strata.engine.tensor.GgmlType;
 
 import java.util.EnumMap;
@@ -34,11 +35,7 @@ public record ModelProfile(String name, int layers, long[] layerBytes, List<Map<
     /** The profile of a GGUF model served with {@code maxSequences} sequences of {@code contextLength} positions. */
     public static ModelProfile of(String name, GgufFile file, int contextLength, int maxSequences, String kvType, int maxBatch) {
         ModelConfig c = ModelConfig.from(file);
-        int kvBytes = switch (kvType) {
-            case "f32" -> 4;
-            case "f16" -> 2;
-            default -> throw new IllegalArgumentException("KV cache type must be f32 or f16, got '" + kvType + "'");
-        };
+        int kvBytes = kvBytes(kvType);
         long[] bytes = new long[c.layers()];
         List<Map<GgmlType, Long>> byType = new java.util.ArrayList<>();
         for (int l = 0; l < c.layers(); l++) {
@@ -51,6 +48,51 @@ public record ModelProfile(String name, int layers, long[] layerBytes, List<Map<
         return new ModelProfile(name, c.layers(), bytes, List.copyOf(byType), ModelShards.bytes(ModelShards.embedding(file)),
                 ModelShards.bytes(head), byType(head), !file.hasTensor("output.weight"), 2L * c.kvDim() * kvBytes, rowBytes,
                 4L * 16 * (c.dim() + c.vocab()), contextLength, maxSequences, kvType, maxBatch);
+    }
+
+    /**
+     * The profile of a model known only by its shapes (a {@link Synth} preset, e.g. {@code llama-3.1-405b}) with
+     * matrices of {@code type}: size a fleet without the file.
+     */
+    public static ModelProfile ofPreset(Synth.Preset preset, GgmlType type, int contextLength, int maxSequences, String kvType,
+                                        int maxBatch) {
+        int kvBytes = kvBytes(kvType);
+        long[] bytes = new long[preset.layers()];
+        List<Map<GgmlType, Long>> byType = new java.util.ArrayList<>();
+        for (int l = 0; l < preset.layers(); l++) byType.add(new EnumMap<>(GgmlType.class));
+        long embedding = 0;
+        long head = 0;
+        Map<GgmlType, Long> headByType = new EnumMap<>(GgmlType.class);
+        for (Synth.TensorSpec t : Synth.tensors(preset, type)) {
+            if (t.layer() >= 0) {
+                bytes[t.layer()] += t.bytes();
+                byType.get(t.layer()).merge(t.type(), t.bytes(), Long::sum);
+            } else if (t.name().equals("token_embd.weight")) {
+                embedding = t.bytes();
+                if (preset.tiedEmbeddings()) {
+                    head += t.bytes();
+                    headByType.merge(t.type(), t.bytes(), Long::sum);
+                }
+            } else if (t.name().equals("output_norm.weight") || t.name().equals("output.weight")) {
+                head += t.bytes();
+                headByType.merge(t.type(), t.bytes(), Long::sum);
+            }
+        }
+        int hd = preset.headDim();
+        int q = preset.heads() * hd;
+        int kv = preset.kvHeads() * hd;
+        long rowBytes = 4L * (3L * preset.dim() + 2L * q + 2L * kv + 2L * preset.ffn());
+        return new ModelProfile(preset.name() + " " + type, preset.layers(), bytes, List.copyOf(byType), embedding, head, headByType,
+                preset.tiedEmbeddings(), 2L * kv * kvBytes, rowBytes, 4L * 16 * (preset.dim() + preset.vocab()), contextLength,
+                maxSequences, kvType, maxBatch);
+    }
+
+    private static int kvBytes(String kvType) {
+        return switch (kvType) {
+            case "f32" -> 4;
+            case "f16" -> 2;
+            default -> throw new IllegalArgumentException("KV cache type must be f32 or f16, got '" + kvType + "'");
+        };
     }
 
     private static Map<GgmlType, Long> byType(List<TensorInfo> tensors) {
