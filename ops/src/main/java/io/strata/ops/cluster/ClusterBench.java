@@ -1,0 +1,160 @@
+package io.strata.ops.cluster;
+
+import io.strata.coordinator.Coordinator;
+import io.strata.coordinator.Generator;
+import io.strata.coordinator.Plan;
+import io.strata.coordinator.WorkerState;
+import io.strata.coordinator.placement.ModelProfile;
+import io.strata.coordinator.zk.EmbeddedZooKeeper;
+import io.strata.coordinator.zk.PlanStore;
+import io.strata.coordinator.zk.ZkRecords;
+import io.strata.engine.gguf.GgufFile;
+import io.strata.engine.model.ModelConfig;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The per-boundary overhead benchmark: one model split evenly over 1..N real worker processes on this machine
+ * (embedded ZooKeeper, coordinator in this JVM, workers as separate JVMs on loopback TCP, one thread each), single
+ * stream greedy decode, and for each split:
+ * <ul>
+ *   <li>TPOT = median round trip of a decode step (coordinator → stage 0 → … → last stage → coordinator);</li>
+ *   <li>network = TPOT − the stages' own compute time for that step (each stage reports it), so kernel or cache
+ *       differences between splits do not pass for network cost;</li>
+ *   <li>h = (TPOT(N) − TPOT(1)) / (N − 1), and the same on the network part alone.</li>
+ * </ul>
+ * Usage: {@code java -cp ... io.strata.ops.cluster.ClusterBench MODEL [maxStages=4] [tokens=64] [reps=3] [java-opts]}.
+ * Prints one JSON object per split and a summary.
+ */
+public final class ClusterBench {
+    private ClusterBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path model = Path.of(args[0]).toAbsolutePath();
+        int maxStages = args.length > 1 ? Integer.parseInt(args[1]) : 4;
+        int tokens = args.length > 2 ? Integer.parseInt(args[2]) : 64;
+        int reps = args.length > 3 ? Integer.parseInt(args[3]) : 3;
+        ModelConfig cfg;
+        String fingerprint;
+        ModelProfile profile;
+        int ctx = 256;
+        try (GgufFile f = GgufFile.open(model)) {
+            cfg = ModelConfig.from(f);
+            fingerprint = f.fingerprint();
+            profile = ModelProfile.of(model.getFileName().toString(), f, ctx, 1, "f16", 16);
+        }
+        Path logs = Files.createTempDirectory("strata-bench");
+        List<Process> procs = new ArrayList<>();
+        try (EmbeddedZooKeeper zk = EmbeddedZooKeeper.start("127.0.0.1", 0, null);
+             CuratorFramework client = CuratorFrameworkFactory.builder().connectString(zk.connectString()).namespace("strata")
+                     .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build()) {
+            client.start();
+            List<String[]> workers = new ArrayList<>();
+            for (int i = 0; i < maxStages; i++) {
+                String java = ProcessHandle.current().info().command().orElseThrow();
+                Process p = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                        "-Xss4m", "-XX:+UseParallelGC", "-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
+                        "--zk", zk.connectString(), "--id", "b" + i, "--models", model.getParent().toString(), "--port", "0",
+                        "--bind", "127.0.0.1", "--host", "127.0.0.1", "--threads", "1", "--bench-bytes", "32m", "--exit-with-stdin")
+                        .redirectError(logs.resolve("b" + i + ".log").toFile()).start();
+                procs.add(p);
+                BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+                String line;
+                while ((line = r.readLine()) != null && !line.startsWith("READY ")) {
+                    // skip
+                }
+                if (line == null) throw new IllegalStateException("worker b" + i + " exited; see " + logs);
+                workers.add(line.split(" "));
+            }
+            long version = 0;
+            double tpot1 = 0;
+            double net1 = 0;
+            List<String> summary = new ArrayList<>();
+            for (int n = 1; n <= maxStages; n++) {
+                // An even split over the first n workers, stored as the plan the coordinator takes over.
+                List<Plan.Stage> stages = new ArrayList<>();
+                for (int s = 0; s < n; s++) {
+                    int first = s * cfg.layers() / n;
+                    int end = (s + 1) * cfg.layers() / n;
+                    stages.add(new Plan.Stage(s, workers.get(s)[1], workers.get(s)[2], first, end, profile.weightBytes(first, end),
+                            profile.kvBytes(first, end), 0));
+                }
+                Plan plan = new Plan(++version, "bench", model.getFileName().toString(), fingerprint, null, ctx, 1, "f16", "f32", 16,
+                        List.copyOf(stages), 0);
+                byte[] json = ZkRecords.json(ZkRecords.record(plan));
+                if (client.checkExists().forPath(PlanStore.PATH) == null) client.create().forPath(PlanStore.PATH, json);
+                else client.setData().forPath(PlanStore.PATH, json);
+                try (Coordinator c = new Coordinator(new Coordinator.Config(zk.connectString(), "/strata", "bench", model, ctx, 1, "f16",
+                        "f32", 16, 1, 0, false, 15_000)); Generator g = new Generator(c::pipeline, Duration.ofMinutes(5))) {
+                    c.awaitReady(Duration.ofMinutes(10));
+                    int[] prompt = new SplittableRandom(7).ints(16, 0, cfg.vocab()).toArray();
+                    g.generate(Generator.Request.greedy(prompt, Math.min(16, tokens)), null);  // warm-up: JIT and page-in
+                    List<Long> rtt = new ArrayList<>();
+                    List<Long> net = new ArrayList<>();
+                    for (int rep = 0; rep < reps; rep++) {
+                        Generator.Result r = g.generate(Generator.Request.greedy(prompt, tokens), null);
+                        for (int i = 0; i < r.stepNanos().length; i++) {
+                            rtt.add(r.stepNanos()[i]);
+                            net.add(r.stepNanos()[i] - r.computeNanos()[i]);
+                        }
+                    }
+                    double tpot = median(rtt) / 1e6;
+                    double nett = median(net) / 1e6;
+                    if (n == 1) {
+                        tpot1 = tpot;
+                        net1 = nett;
+                    }
+                    String load = loads(c, plan);
+                    String row = String.format(Locale.ROOT,
+                            "{\"stages\":%d,\"steps\":%d,\"tpot_ms\":%.3f,\"tpot_p10_ms\":%.3f,\"tpot_p90_ms\":%.3f,\"network_ms\":%.3f,"
+                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"loads\":[%s]}",
+                            n, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6,
+                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (tpot - tpot1) / (n - 1)),
+                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (nett - net1) / (n - 1)), load);
+                    System.out.println(row);
+                    summary.add(row);
+                }
+            }
+        } finally {
+            for (Process p : procs) p.getOutputStream().close();
+            for (Process p : procs) if (!p.waitFor(10, TimeUnit.SECONDS)) p.destroyForcibly();
+        }
+    }
+
+    private static String loads(Coordinator c, Plan plan) {
+        StringBuilder sb = new StringBuilder();
+        for (Plan.Stage s : plan.stages()) {
+            WorkerState st = c.workerStates().get(s.workerId());
+            if (!sb.isEmpty()) sb.append(',');
+            sb.append(String.format(Locale.ROOT, "{\"worker\":\"%s\",\"layers\":\"%s\",\"bytes\":%d,\"load_ms\":%.1f}", s.workerId(), s.range(),
+                    s.weightBytes(), st == null ? -1 : st.loadNanos() / 1e6));
+        }
+        return sb.toString();
+    }
+
+    private static double median(List<Long> v) {
+        return pct(v, 50);
+    }
+
+    private static double pct(List<Long> v, int p) {
+        long[] a = v.stream().mapToLong(Long::longValue).toArray();
+        Arrays.sort(a);
+        return a[Math.min(a.length - 1, (int) Math.round(p / 100.0 * (a.length - 1)))];
+    }
+}
