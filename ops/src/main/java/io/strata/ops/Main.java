@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 TokenizeCommand.class,
                 SynthCommand.class,
+                GenerateCommand.class,
         })
 public final class Main implements Runnable {
 
