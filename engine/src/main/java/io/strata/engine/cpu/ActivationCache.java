@@ -1,11 +1,14 @@
 package io.strata.engine.cpu;
 
+import io.strata.engine.tensor.GgmlType;
+
 /**
  * The quantized forms of one activation buffer, made once and shared by the matrix products that read the same
  * input (q/k/v, gate/up). The owner calls {@link #invalidate()} whenever the buffer is written.
  *
- * <p>As in llama.cpp, quantized weights are not dotted with f32 activations but with activations quantized per
- * block: Q8_0 blocks of 32 (for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights) and Q8_K blocks of 256 (for the K-quants).
+ * <p>As in llama.cpp, weights are not dotted with the f32 activations themselves but with the activations converted
+ * to the weight type's "vec_dot type": F16 and BF16 weights with activations rounded to F16 / BF16, quantized weights
+ * with activations quantized per block: Q8_0 blocks of 32 (for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights) and Q8_K blocks of 256 (for the K-quants).
  * Each form is held as plain arrays: the int8 values widened to shorts (what the vector kernels multiply), one f32
  * scale per block, and per-block sums of the int8 values
  * (Q8_0: per 32, used by the weight types with an offset or a min; Q8_K: per 16, ggml's {@code bsums}).
@@ -38,12 +41,40 @@ public final class ActivationCache {
     short[] qkz = new short[0];
     int[] qkSum8 = new int[0];
 
+    // F16 / BF16 form: the values rounded to the weight's float type, as ggml converts activations to its vec_dot type.
+    boolean roundedValid;
+    GgmlType roundedType;
+    int roundedN;
+    int roundedCols;
+    float[] rounded = new float[0];
+
     /** Marks every quantized form stale: the activation buffer changed. */
     public void invalidate() {
+        roundedValid = false;
         q8Valid = false;
         kValid = false;
         q8Telescoped = false;
         kTelescoped = false;
+    }
+
+    /**
+     * {@code x[0..n*cols)} rounded to F16 or BF16 precision (made once per shape and type), the activation ggml
+     * dots F16 and BF16 weights with.
+     */
+    float[] roundTo(GgmlType type, float[] x, int n, int cols) {
+        if (roundedValid && roundedType == type && roundedN == n && roundedCols == cols) return rounded;
+        int len = n * cols;
+        if (rounded.length < len) rounded = new float[len];
+        if (type == GgmlType.F16) {
+            for (int j = 0; j < len; j++) rounded[j] = Float.float16ToFloat(Float.floatToFloat16(x[j]));
+        } else {
+            for (int j = 0; j < len; j++) rounded[j] = Dequant.bf16ToFloat(Quantize.floatToBf16(x[j]));
+        }
+        roundedType = type;
+        roundedN = n;
+        roundedCols = cols;
+        roundedValid = true;
+        return rounded;
     }
 
     /** Makes {@link #q8y} from the valid Q8_0 form (unless already made). */

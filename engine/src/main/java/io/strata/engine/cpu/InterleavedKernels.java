@@ -28,7 +28,8 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  *   <li>a scale pass: per block, the partial sums are added, widened to ints, multiplied by the per-row scales and
  *       the activation scale, and accumulated in floats.</li>
  * </ol>
- * Splitting the passes keeps each compiled loop small (the Vector API's intermediate graph is large, and a method
+ * Shifts take their count from a vector ({@code vpsrlvw}): with a scalar count C2 moves the count into a vector
+ * register before every shift. Splitting the passes keeps each compiled loop small (the Vector API's intermediate graph is large, and a method
  * that grows past C2's inlining budget silently falls back to boxed vectors).
  *
  * <p>Nibbles without masks ("telescoping"): a 16-bit lane holding four nibbles c0..c3 of one row gives, by logical
@@ -60,62 +61,97 @@ final class InterleavedKernels {
     static final VectorSpecies<Byte> BH = VectorKernels.BS;
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Shift count as a vector (see the class comment on shifts). */
+    private static final IntVector SIXTEEN = IntVector.broadcast(IV, 16);
 
     private InterleavedKernels() {
     }
 
-    /** Per-thread scratch: 16-bit and 32-bit partial sums of one chunk, float accumulators of one group. */
+    /** Per-thread scratch: 16-bit and 32-bit partial sums of one chunk, float accumulators of two groups. */
     static final class Scratch {
         final short[] s16 = new short[CHUNK / 8 * R];
+        final short[] s16b = new short[CHUNK / 8 * R];
         final int[] s32 = new int[CHUNK / 4 * R];
-        float[] acc = new float[R];
+        float[] acc = new float[2 * R];
+        /** A heap copy of one weight row, for the row-major kernels. */
+        byte[] row = new byte[0];
     }
 
-    /** {@code out[i*rows + r]} for the rows of groups {@code [g0, g1)} and inputs {@code i < n}. */
+    /**
+     * {@code out[i*rows + r]} for the rows of groups {@code [g0, g1)} and inputs {@code i < n}. Groups go in pairs
+     * where the kernel shares the activation broadcasts between two groups (Q4_0, Q4_K, Q6_K).
+     */
     static void run(Repacked p, int g0, int g1, ActivationCache a, int n, float[] out, Scratch sc) {
         int cols = p.cols, rows = p.rows;
         GgmlType type = p.type;
-        if (sc.acc.length < n * R) sc.acc = new float[n * R];
+        long gb = p.groupBytes;
+        if (sc.acc.length < 2 * n * R) sc.acc = new float[2 * n * R];
         float[] acc = sc.acc;
         MemorySegment w = p.data;
-        for (int g = g0; g < g1; g++) {
-            long base = g * p.groupBytes;
-            Arrays.fill(acc, 0, n * R, 0f);
+        int step = type == GgmlType.Q8_0 ? 1 : 2;
+        for (int g = g0; g < g1; g += step) {
+            boolean pair = step == 2 && g + 1 < g1;
+            long base = g * gb;
+            Arrays.fill(acc, 0, 2 * n * R, 0f);
             for (int c0 = 0; c0 < cols; c0 += CHUNK) {
                 int cw = Math.min(CHUNK, cols - c0);
                 for (int i = 0; i < n; i++) {
                     int xo = i * cols + c0;
+                    int a1 = i * R, a2 = (n + i) * R;
                     switch (type) {
                         case Q4_0 -> {
-                            int nb = cols / 32;
-                            nibbleSums(w, base + 2L * R * nb + 16L * R * (c0 / 32), cw / 8, a.q8y, xo, sc.s16);
-                            scaleQ4_0(w, base + 2L * R * (c0 / 32), cw / 32, sc.s16, a.q8sum, a.q8d, xo / 32, acc, i * R);
+                            long hdr = base + 2L * R * (c0 / 32);
+                            long v = base + 2L * R * (cols / 32) + 16L * R * (c0 / 32);
+                            if (pair) {
+                                nibbleSums2(w, v, v + gb, cw / 8, a.q8y, xo, sc.s16, sc.s16b);
+                                scaleQ4_0(w, hdr + gb, cw / 32, sc.s16b, a.q8sum, a.q8d, xo / 32, acc, a2);
+                            } else {
+                                nibbleSums(w, v, cw / 8, a.q8y, xo, sc.s16);
+                            }
+                            scaleQ4_0(w, hdr, cw / 32, sc.s16, a.q8sum, a.q8d, xo / 32, acc, a1);
                         }
                         case Q8_0 -> {
                             int nb = cols / 32;
                             byteSums(w, base + 2L * R * nb + 32L * R * (c0 / 32), cw / 4, a.q8, xo, sc.s32);
-                            scaleQ8_0(w, base + 2L * R * (c0 / 32), cw / 32, sc.s32, a.q8d, xo / 32, acc, i * R);
+                            scaleQ8_0(w, base + 2L * R * (c0 / 32), cw / 32, sc.s32, a.q8d, xo / 32, acc, a1);
                         }
                         case Q4_K -> {
-                            int ns = cols / 256;
-                            nibbleSums(w, base + 20L * R * ns + 128L * R * (c0 / 256), cw / 8, a.qky, xo, sc.s16);
-                            q4KInts(w, base + 20L * R * (c0 / 256), cw / 256, sc.s16, a.qkSum, xo / 256, sc.s32);
-                            q4KFloats(w, base + 20L * R * (c0 / 256), cw / 256, sc.s32, a.qkd, xo / 256, acc, i * R);
+                            long hdr = base + 20L * R * (c0 / 256);
+                            long v = base + 20L * R * (cols / 256) + 128L * R * (c0 / 256);
+                            if (pair) {
+                                nibbleSums2(w, v, v + gb, cw / 8, a.qky, xo, sc.s16, sc.s16b);
+                                q4KInts(w, hdr + gb, cw / 256, sc.s16b, a.qkSum, xo / 256, sc.s32);
+                                q4KFloats(w, hdr + gb, cw / 256, sc.s32, a.qkd, xo / 256, acc, a2);
+                            } else {
+                                nibbleSums(w, v, cw / 8, a.qky, xo, sc.s16);
+                            }
+                            q4KInts(w, hdr, cw / 256, sc.s16, a.qkSum, xo / 256, sc.s32);
+                            q4KFloats(w, hdr, cw / 256, sc.s32, a.qkd, xo / 256, acc, a1);
                         }
                         case Q6_K -> {
                             int ns = cols / 256;
-                            long lo = base + 18L * R * ns;
-                            nibbleSums(w, lo + 128L * R * (c0 / 256), cw / 8, a.qky, xo, sc.s16);
-                            q6HighSums(w, lo + 128L * R * ns + 64L * R * (c0 / 256), cw / 8, a.qkz, a.qkSum8, xo, sc.s16);
-                            scaleQ6_K(w, base + 18L * R * (c0 / 256), cw / 256, sc.s16, a.qkd, xo / 256, acc, i * R);
+                            long hdr = base + 18L * R * (c0 / 256);
+                            long lo = base + 18L * R * ns + 128L * R * (c0 / 256);
+                            long hi = base + 146L * R * ns + 64L * R * (c0 / 256);
+                            if (pair) {
+                                nibbleSums2(w, lo, lo + gb, cw / 8, a.qky, xo, sc.s16, sc.s16b);
+                                q6HighSums(w, hi + gb, cw / 8, a.qkz, a.qkSum8, xo, sc.s16b);
+                                scaleQ6_K(w, hdr + gb, cw / 256, sc.s16b, a.qkd, xo / 256, acc, a2);
+                            } else {
+                                nibbleSums(w, lo, cw / 8, a.qky, xo, sc.s16);
+                            }
+                            q6HighSums(w, hi, cw / 8, a.qkz, a.qkSum8, xo, sc.s16);
+                            scaleQ6_K(w, hdr, cw / 256, sc.s16, a.qkd, xo / 256, acc, a1);
                         }
                         default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
                     }
                 }
             }
-            int r0 = g * R;
-            int valid = Math.min(R, rows - r0);
-            for (int i = 0; i < n; i++) System.arraycopy(acc, i * R, out, i * rows + r0, valid);
+            for (int k = 0; k < (pair ? 2 : 1); k++) {
+                int r0 = (g + k) * R;
+                int valid = Math.min(R, rows - r0);
+                for (int i = 0; i < n; i++) System.arraycopy(acc, (k * n + i) * R, out, i * rows + r0, valid);
+            }
         }
     }
 
@@ -126,20 +162,54 @@ final class InterleavedKernels {
      * telescoped activations {@code y[yo..]}; the wrapped 16-bit sum of step t goes to {@code s[t*R..]}.
      */
     static void nibbleSums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
         for (int t = 0; t < steps; t++) {
             long o = at + 4L * R * t;
             int c = yo + 8 * t;
             ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
             ShortVector u = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
             ShortVector acc = v.mul(y[c])
-                    .add(v.lanewise(LSHR, 4).mul(y[c + 1]))
-                    .add(v.lanewise(LSHR, 8).mul(y[c + 2]))
-                    .add(v.lanewise(LSHR, 12).mul(y[c + 3]))
+                    .add(v.lanewise(LSHR, S4).mul(y[c + 1]))
+                    .add(v.lanewise(LSHR, S8).mul(y[c + 2]))
+                    .add(v.lanewise(LSHR, S12).mul(y[c + 3]))
                     .add(u.mul(y[c + 4]))
-                    .add(u.lanewise(LSHR, 4).mul(y[c + 5]))
-                    .add(u.lanewise(LSHR, 8).mul(y[c + 6]))
-                    .add(u.lanewise(LSHR, 12).mul(y[c + 7]));
+                    .add(u.lanewise(LSHR, S4).mul(y[c + 5]))
+                    .add(u.lanewise(LSHR, S8).mul(y[c + 6]))
+                    .add(u.lanewise(LSHR, S12).mul(y[c + 7]));
             acc.intoArray(s, R * t);
+        }
+    }
+
+    /** {@link #nibbleSums} for two groups at once (at {@code at} and {@code at2}), sharing the activation broadcasts. */
+    static void nibbleSums2(MemorySegment w, long at, long at2, int steps, short[] y, int yo, short[] s, short[] s2) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 4L * R * t, o2 = at2 + 4L * R * t;
+            int c = yo + 8 * t;
+            ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
+            ShortVector u = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+            ShortVector v2 = ShortVector.fromMemorySegment(SV, w, o2, LE);
+            ShortVector u2 = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
+            ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+            ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
+            ShortVector acc = v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
+                    .add(v.lanewise(LSHR, S8).mul(y2)).add(v.lanewise(LSHR, S12).mul(y3));
+            ShortVector acc2 = v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
+                    .add(v2.lanewise(LSHR, S8).mul(y2)).add(v2.lanewise(LSHR, S12).mul(y3));
+            y0 = ShortVector.broadcast(SV, y[c + 4]);
+            y1 = ShortVector.broadcast(SV, y[c + 5]);
+            y2 = ShortVector.broadcast(SV, y[c + 6]);
+            y3 = ShortVector.broadcast(SV, y[c + 7]);
+            acc = acc.add(u.mul(y0)).add(u.lanewise(LSHR, S4).mul(y1))
+                    .add(u.lanewise(LSHR, S8).mul(y2)).add(u.lanewise(LSHR, S12).mul(y3));
+            acc2 = acc2.add(u2.mul(y0)).add(u2.lanewise(LSHR, S4).mul(y1))
+                    .add(u2.lanewise(LSHR, S8).mul(y2)).add(u2.lanewise(LSHR, S12).mul(y3));
+            acc.intoArray(s, R * t);
+            acc2.intoArray(s2, R * t);
         }
     }
 
@@ -149,18 +219,25 @@ final class InterleavedKernels {
      * {@code (q - 32) * x} over each 8 columns.
      */
     static void q6HighSums(MemorySegment w, long at, int steps, short[] z, int[] sum8, int zo, short[] s) {
+        ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S10 = ShortVector.broadcast(SV, (short) 10);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S14 = ShortVector.broadcast(SV, (short) 14);
         for (int t = 0; t < steps; t++) {
             int c = zo + 8 * t;
             ShortVector h = ShortVector.fromMemorySegment(SV, w, at + 2L * R * t, LE);
             ShortVector acc = ShortVector.fromArray(SV, s, R * t).sub((short) (32 * sum8[c / 8]))
                     .add(h.mul(z[c]))
-                    .add(h.lanewise(LSHR, 2).mul(z[c + 1]))
-                    .add(h.lanewise(LSHR, 4).mul(z[c + 2]))
-                    .add(h.lanewise(LSHR, 6).mul(z[c + 3]))
-                    .add(h.lanewise(LSHR, 8).mul(z[c + 4]))
-                    .add(h.lanewise(LSHR, 10).mul(z[c + 5]))
-                    .add(h.lanewise(LSHR, 12).mul(z[c + 6]))
-                    .add(h.lanewise(LSHR, 14).mul(z[c + 7]));
+                    .add(h.lanewise(LSHR, S2).mul(z[c + 1]))
+                    .add(h.lanewise(LSHR, S4).mul(z[c + 2]))
+                    .add(h.lanewise(LSHR, S6).mul(z[c + 3]))
+                    .add(h.lanewise(LSHR, S8).mul(z[c + 4]))
+                    .add(h.lanewise(LSHR, S10).mul(z[c + 5]))
+                    .add(h.lanewise(LSHR, S12).mul(z[c + 6]))
+                    .add(h.lanewise(LSHR, S14).mul(z[c + 7]));
             acc.intoArray(s, R * t);
         }
     }
@@ -171,14 +248,15 @@ final class InterleavedKernels {
      * (rows 0..R/2-1, then R/2..R-1).
      */
     static void byteSums(MemorySegment w, long at, int steps, short[] x, int xo, int[] s) {
+        IntVector s16 = SIXTEEN;
         for (int t = 0; t < steps; t++) {
             long o = at + 4L * R * t;
             int c = xo + 4 * t;
             ShortVector p = col(w, o).mul(x[c]).add(col(w, o + R).mul(x[c + 1]));
             ShortVector q = col(w, o + 2L * R).mul(x[c + 2]).add(col(w, o + 3L * R).mul(x[c + 3]));
             IntVector pi = p.reinterpretAsInts(), qi = q.reinterpretAsInts();
-            pi.lanewise(LSHL, 16).lanewise(ASHR, 16).add(qi.lanewise(LSHL, 16).lanewise(ASHR, 16)).intoArray(s, R * t);
-            pi.lanewise(ASHR, 16).add(qi.lanewise(ASHR, 16)).intoArray(s, R * t + H);
+            pi.lanewise(LSHL, s16).lanewise(ASHR, s16).add(qi.lanewise(LSHL, s16).lanewise(ASHR, s16)).intoArray(s, R * t);
+            pi.lanewise(ASHR, s16).add(qi.lanewise(ASHR, s16)).intoArray(s, R * t + H);
         }
     }
 

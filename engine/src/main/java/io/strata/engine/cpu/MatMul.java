@@ -5,6 +5,7 @@ import io.strata.engine.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
+import java.lang.foreign.ValueLayout;
 import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -16,8 +17,9 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Work is split across output rows only: thread {@code t} of {@code T} owns a contiguous range of rows and, for
  * each of its rows, computes the dot products with all {@code n} inputs while the row is in L1, so every weight is
- * read from memory once per call whatever {@code n} is. Quantized weights are dotted with the activation quantized
- * once per call into {@link ActivationCache} (Q8_0 or Q8_K, as llama.cpp); float weights with the f32 values.
+ * read from memory once per call whatever {@code n} is. Weights are dotted with the activation converted once into
+ * {@link ActivationCache} as llama.cpp does: Q8_0 or Q8_K blocks for quantized weights, values rounded to F16 / BF16
+ * for F16 / BF16 weights; F32 weights with the f32 values.
  *
  * <p>Kernels: the Vector API ones ({@link VectorKernels}) unless {@code -Dstrata.kernels=scalar} is set (read once)
  * or the machine has no 256-bit vectors, then the scalar twins ({@link ScalarKernels}).
@@ -134,6 +136,7 @@ public final class MatMul implements AutoCloseable {
         switch (activationOf(type)) {
             case Q8_0 -> cache.quantizeQ8_0(x, n, cols);
             case Q8_K -> cache.quantizeQ8_K(x, n, cols);
+            case F16, BF16 -> x = cache.roundTo(type, x, n, cols);
             default -> { }
         }
         jobType = type;
@@ -155,7 +158,7 @@ public final class MatMul implements AutoCloseable {
                 return;
             }
         } else if (threads == 1 || rows < 2 * threads) {
-            runRows(0, rows);
+            runRows(0, 0, rows);
             return;
         }
         failure = null;
@@ -174,10 +177,15 @@ public final class MatMul implements AutoCloseable {
         }
     }
 
-    /** The activation form a weight type is dotted with: Q8_0, Q8_K, or F32 (the floats themselves). */
+    /**
+     * The activation form a weight type is dotted with (ggml's vec_dot type): Q8_0, Q8_K, the floats rounded to F16 or
+     * BF16, or F32 (the floats themselves).
+     */
     static GgmlType activationOf(GgmlType weight) {
         return switch (weight) {
-            case F32, F16, BF16 -> GgmlType.F32;
+            case F32 -> GgmlType.F32;
+            case F16 -> GgmlType.F16;
+            case BF16 -> GgmlType.BF16;
             case Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 -> GgmlType.Q8_0;
             case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> GgmlType.Q8_K;
         };
@@ -204,10 +212,10 @@ public final class MatMul implements AutoCloseable {
         int per = (rows / threads + 3) & ~3;
         int r0 = Math.min(rows, t * per);
         int r1 = t == threads - 1 ? rows : Math.min(rows, r0 + per);
-        if (r0 < r1) runRows(r0, r1);
+        if (r0 < r1) runRows(t, r0, r1);
     }
 
-    private void runRows(int r0, int r1) {
+    private void runRows(int t, int r0, int r1) {
         GgmlType type = jobType;
         MemorySegment w = jobW;
         long rowBytes = jobRowBytes;
@@ -220,9 +228,16 @@ public final class MatMul implements AutoCloseable {
                 for (int i = 0; i < n; i++) out[i * rows + r] = ScalarKernels.dot(type, w, o, cols, x, a, i);
             }
         } else {
+            // Quantized rows are copied to a heap buffer first (see VectorKernels.dot): one memcpy per row, then
+            // all n dot products read it from L1.
+            InterleavedKernels.Scratch sc = scratch[t];
+            if (sc.row.length < rowBytes) sc.row = new byte[Math.toIntExact(rowBytes)];
+            byte[] row = sc.row;
+            boolean copy = type.quantized();
             for (int r = r0; r < r1; r++) {
                 long o = r * rowBytes;
-                for (int i = 0; i < n; i++) out[i * rows + r] = VectorKernels.dot(type, w, o, cols, x, a, i);
+                if (copy) MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o, row, 0, (int) rowBytes);
+                for (int i = 0; i < n; i++) out[i * rows + r] = VectorKernels.dot(type, w, o, row, cols, x, a, i);
             }
         }
     }

@@ -8,18 +8,14 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 
-import static io.strata.engine.cpu.Dequant.I32;
-import static io.strata.engine.cpu.Dequant.I8;
 import static io.strata.engine.cpu.Dequant.f16;
-import static io.strata.engine.cpu.Dequant.kMin;
-import static io.strata.engine.cpu.Dequant.kScale;
-import static io.strata.engine.cpu.Dequant.q3KScale;
 
 /**
  * Vector API dot products of one weight row (ggml layout, in place in the file map) with one activation row; the
@@ -44,62 +40,93 @@ final class VectorKernels {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     /** Lane pairings of a fixed-order reduction: lane i with lane i ^ (L/2), then i ^ (L/4), ..., i ^ 1. */
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Float>[] HALVES = halves();
-
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] halves() {
-        int steps = Integer.numberOfTrailingZeros(L);
-        VectorShuffle<Float>[] h = new VectorShuffle[steps];
-        for (int i = 0, k = L / 2; k >= 1; i++, k /= 2) {
-            int d = k;
-            h[i] = VectorShuffle.fromOp(FS, lane -> lane ^ d);
-        }
-        return h;
-    }
-
     /**
-     * Sum of the lanes in a fixed tree order. {@code reduceLanes(ADD)} may add the lanes in another order once C2
-     * compiles it than in the interpreter, so the same input could give different bits before and after warm-up (and
-     * in two processes at different stages of JIT compilation); lanewise adds and fixed shuffles cannot.
+     * Sum of the lanes in a fixed order (lane 0 first). {@code reduceLanes(ADD)} may add the lanes in another order
+     * once C2 compiles it than in the interpreter, so the same input could give different bits before and after
+     * warm-up (and in two processes at different stages of JIT compilation); scalar adds in a fixed order cannot.
+     * (A tree of {@code rearrange}s was 3-4x slower here: C2 does not keep the shuffles of an array constant.)
      */
     static float sum(FloatVector v) {
-        for (VectorShuffle<Float> s : HALVES) v = v.add(v.rearrange(s));
-        return v.lane(0);
+        float s = 0;
+        for (int i = 0; i < L; i++) s += v.lane(i);
+        return s;
     }
 
     private VectorKernels() {
     }
 
-    /** Same contract as {@link ScalarKernels#dot}. */
-    static float dot(GgmlType type, MemorySegment w, long o, int cols, float[] x, ActivationCache a, int i) {
+    /**
+     * Same contract as {@link ScalarKernels#dot}, except that quantized rows are read from {@code row}, a heap copy
+     * of the row (the caller copies it from the map once per call; on a heap array C2 drops the per-access checks a
+     * mapped segment needs, which otherwise dominate these short nested loops). Float rows are read in place.
+     */
+    static float dot(GgmlType type, MemorySegment w, long o, byte[] row, int cols, float[] x, ActivationCache a, int i) {
         int xo = i * cols;
         return switch (type) {
             case F32 -> dotF32(w, o, cols, x, xo);
             case F16 -> dotF16(w, o, cols, x, xo);
             case BF16 -> dotBF16(w, o, cols, x, xo);
-            case Q4_0 -> dotQ4_0(w, o, cols, a, xo);
-            case Q4_1 -> dotQ4_1(w, o, cols, a, xo);
-            case Q5_0 -> dotQ5_0(w, o, cols, a, xo);
-            case Q5_1 -> dotQ5_1(w, o, cols, a, xo);
-            case Q8_0 -> dotQ8_0(w, o, cols, a, xo);
-            case Q2_K -> dotQ2_K(w, o, cols, a, xo);
-            case Q3_K -> dotQ3_K(w, o, cols, a, xo);
-            case Q4_K -> dotQ4_K(w, o, cols, a, xo);
-            case Q5_K -> dotQ5_K(w, o, cols, a, xo);
-            case Q6_K -> dotQ6_K(w, o, cols, a, xo);
-            case Q8_K -> dotQ8_K(w, o, cols, a, xo);
+            case Q4_0 -> dotQ4_0(row, 0, cols, a, xo);
+            case Q4_1 -> dotQ4_1(row, 0, cols, a, xo);
+            case Q5_0 -> dotQ5_0(row, 0, cols, a, xo);
+            case Q5_1 -> dotQ5_1(row, 0, cols, a, xo);
+            case Q8_0 -> dotQ8_0(row, 0, cols, a, xo);
+            case Q2_K -> dotQ2_K(row, 0, cols, a, xo);
+            case Q3_K -> dotQ3_K(row, 0, cols, a, xo);
+            case Q4_K -> dotQ4_K(row, 0, cols, a, xo);
+            case Q5_K -> dotQ5_K(row, 0, cols, a, xo);
+            case Q6_K -> dotQ6_K(row, 0, cols, a, xo);
+            case Q8_K -> dotQ8_K(row, 0, cols, a, xo);
         };
     }
 
     /** {@code L} bytes at {@code off}, sign-extended to shorts. */
-    private static ShortVector bytesS(MemorySegment w, long off) {
-        return (ShortVector) ByteVector.fromMemorySegment(BS, w, off, LE).convertShape(VectorOperators.B2S, SS, 0);
+    private static ShortVector bytesS(byte[] w, int off) {
+        return (ShortVector) ByteVector.fromArray(BS, w, off).convertShape(VectorOperators.B2S, SS, 0);
     }
 
     /** {@code L} bytes at {@code off}, zero-extended to shorts. */
-    private static ShortVector bytesU(MemorySegment w, long off) {
-        return (ShortVector) ByteVector.fromMemorySegment(BS, w, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, SS, 0);
+    private static ShortVector bytesU(byte[] w, int off) {
+        return (ShortVector) ByteVector.fromArray(BS, w, off).convertShape(VectorOperators.ZERO_EXTEND_B2S, SS, 0);
+    }
+
+    private static final VarHandle I16_LE = MethodHandles.byteArrayViewVarHandle(short[].class, LE);
+    private static final VarHandle I32_LE = MethodHandles.byteArrayViewVarHandle(int[].class, LE);
+    private static final VarHandle F32_LE = MethodHandles.byteArrayViewVarHandle(float[].class, LE);
+
+    private static int u8(byte[] w, int o) {
+        return w[o] & 0xFF;
+    }
+
+    private static float f16(byte[] w, int o) {
+        return Float.float16ToFloat((short) I16_LE.get(w, o));
+    }
+
+    private static int i32(byte[] w, int o) {
+        return (int) I32_LE.get(w, o);
+    }
+
+    private static float f32(byte[] w, int o) {
+        return (float) F32_LE.get(w, o);
+    }
+
+    /** {@link Dequant#kScale} on a row copy. */
+    private static int kScale(byte[] w, int sc, int j) {
+        if (j < 4) return w[sc + j] & 63;
+        return (w[sc + j + 4] & 0xF) | ((u8(w, sc + j - 4) >>> 6) << 4);
+    }
+
+    /** {@link Dequant#kMin} on a row copy. */
+    private static int kMin(byte[] w, int sc, int j) {
+        if (j < 4) return w[sc + j + 4] & 63;
+        return (u8(w, sc + j + 4) >>> 4) | ((u8(w, sc + j) >>> 6) << 4);
+    }
+
+    /** {@link Dequant#q3KScale} on a row copy. */
+    private static int q3KScale(byte[] w, int sc, int j) {
+        int low = j < 8 ? w[sc + j] & 0xF : u8(w, sc + j - 8) >>> 4;
+        int high = (u8(w, sc + 8 + (j & 3)) >>> (2 * (j >>> 2))) & 3;
+        return (low | (high << 4)) - 32;
     }
 
     private static IntVector widen(ShortVector s) {
@@ -143,7 +170,7 @@ final class VectorKernels {
             acc = halfToFloat(widen(h)).fma(FloatVector.fromArray(FS, x, xo + c), acc);
         }
         float s = sum(acc);
-        for (; c < cols; c++) s += f16(w, o + 2L * c) * x[xo + c];
+        for (; c < cols; c++) s += Dequant.f16(w, o + 2L * c) * x[xo + c];
         return s;
     }
 
@@ -152,10 +179,13 @@ final class VectorKernels {
         int c = 0;
         for (; c + L <= cols; c += L) {
             IntVector b = widen(ShortVector.fromMemorySegment(SS, w, o + 2L * c, LE)).lanewise(VectorOperators.LSHL, 16);
-            acc = ((FloatVector) b.reinterpretAsFloats()).fma(FloatVector.fromArray(FS, x, xo + c), acc);
+            // ggml dots BF16 weights with activations rounded to BF16 (round to nearest even on the top 16 bits)
+            IntVector xi = FloatVector.fromArray(FS, x, xo + c).reinterpretAsInts();
+            IntVector xr = xi.add(xi.lanewise(VectorOperators.LSHR, 16).and(1)).add(0x7FFF).and(0xFFFF0000);
+            acc = ((FloatVector) b.reinterpretAsFloats()).fma((FloatVector) xr.reinterpretAsFloats(), acc);
         }
         float s = sum(acc);
-        for (; c < cols; c++) s += Dequant.bf16ToFloat(w.get(Dequant.I16, o + 2L * c)) * x[xo + c];
+        for (; c < cols; c++) s += Dequant.bf16ToFloat(w.get(Dequant.I16, o + 2L * c)) * ScalarKernels.roundBf16(x[xo + c]);
         return s;
     }
 
@@ -164,7 +194,7 @@ final class VectorKernels {
     // one int->float conversion and one FMA with the broadcast block scale; offsets (-8, -16) and mins are applied
     // once per block from the activation's block sum.
 
-    static float dotQ4_0(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ4_0(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float corr = 0;
         for (int b = 0; b < cols / 32; b++, o += 18) {
@@ -183,7 +213,7 @@ final class VectorKernels {
         return sum(acc) - 8 * corr;
     }
 
-    static float dotQ4_1(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ4_1(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float mins = 0;
         for (int b = 0; b < cols / 32; b++, o += 20) {
@@ -216,12 +246,12 @@ final class VectorKernels {
         return ShortVector.fromArray(SS, m, 0);
     }
 
-    static float dotQ5_0(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ5_0(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float corr = 0;
         for (int b = 0; b < cols / 32; b++, o += 22) {
             int e = xo + 32 * b;
-            int qh = w.get(I32, o + 2);
+            int qh = i32(w, o + 2);
             IntVector isum = IntVector.zero(IS);
             for (int h = 0; h < 16; h += L) {
                 ShortVector q = bytesU(w, o + 6 + h);
@@ -237,12 +267,12 @@ final class VectorKernels {
         return sum(acc) - 16 * corr;
     }
 
-    static float dotQ5_1(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ5_1(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float mins = 0;
         for (int b = 0; b < cols / 32; b++, o += 24) {
             int e = xo + 32 * b;
-            int qh = w.get(I32, o + 4);
+            int qh = i32(w, o + 4);
             IntVector isum = IntVector.zero(IS);
             for (int h = 0; h < 16; h += L) {
                 ShortVector q = bytesU(w, o + 8 + h);
@@ -258,7 +288,7 @@ final class VectorKernels {
         return sum(acc) + mins;
     }
 
-    static float dotQ8_0(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ8_0(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         for (int b = 0; b < cols / 32; b++, o += 34) {
             int e = xo + 32 * b;
@@ -278,7 +308,7 @@ final class VectorKernels {
     // widening to ints, one int multiply by the sub-block scale, one add; per block one conversion and one FMA.
     // Mins and the constant offsets (-4 in Q3_K, -32 in Q6_K) use the activation's sums per 16 (bsums), scalar.
 
-    static float dotQ2_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ2_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float mins = 0;
         for (int b = 0; b < cols / 256; b++, o += 84) {
@@ -287,10 +317,10 @@ final class VectorKernels {
             IntVector isum = IntVector.zero(IS);
             int m = 0;
             for (int g = 0; g < 16; g++) {
-                int sc = Dequant.u8(w, o + g);
+                int sc = u8(w, o + g);
                 m += (sc >>> 4) * a.qkSum[16 * kb + g];
                 int half = g >>> 3, shift = 2 * ((g & 7) >>> 1), part = g & 1;
-                long q = o + 16 + 32 * half + 16 * part;
+                int q = o + 16 + 32 * half + 16 * part;
                 for (int l = 0; l < 16; l += L) {
                     ShortVector v = bytesU(w, q + l).lanewise(VectorOperators.LSHR, shift).and((short) 3);
                     isum = isum.add(widen(v.mul(ShortVector.fromArray(SS, a.qk, e + 16 * g + l))).mul(sc & 0xF));
@@ -303,7 +333,7 @@ final class VectorKernels {
         return sum(acc) - mins;
     }
 
-    static float dotQ3_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ3_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float offset = 0;
         for (int b = 0; b < cols / 256; b++, o += 110) {
@@ -315,8 +345,8 @@ final class VectorKernels {
                 int half = g >>> 3, j = (g & 7) >>> 1, part = g & 1;
                 int sc = q3KScale(w, o + 96, g);
                 corr += sc * a.qkSum[16 * kb + g];
-                long q = o + 32 + 32 * half + 16 * part;
-                long hm = o + 16 * part;
+                int q = o + 32 + 32 * half + 16 * part;
+                int hm = o + 16 * part;
                 int hbit = 4 * half + j;
                 for (int l = 0; l < 16; l += L) {
                     ShortVector lo = bytesU(w, q + l).lanewise(VectorOperators.LSHR, 2 * j).and((short) 3);
@@ -332,7 +362,7 @@ final class VectorKernels {
         return sum(acc) - offset;
     }
 
-    static float dotQ4_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ4_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float mins = 0;
         for (int b = 0; b < cols / 256; b++, o += 144) {
@@ -344,7 +374,7 @@ final class VectorKernels {
                 int sc0 = kScale(w, o + 4, 2 * i), sc1 = kScale(w, o + 4, 2 * i + 1);
                 m += kMin(w, o + 4, 2 * i) * (a.qkSum[16 * kb + 4 * i] + a.qkSum[16 * kb + 4 * i + 1])
                         + kMin(w, o + 4, 2 * i + 1) * (a.qkSum[16 * kb + 4 * i + 2] + a.qkSum[16 * kb + 4 * i + 3]);
-                long q = o + 16 + 32L * i;
+                int q = o + 16 + 32 * i;
                 int x0 = e + 64 * i;
                 for (int l = 0; l < 32; l += L) {
                     ShortVector v = bytesU(w, q + l);
@@ -360,7 +390,7 @@ final class VectorKernels {
         return sum(acc) - mins;
     }
 
-    static float dotQ5_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ5_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float mins = 0;
         for (int b = 0; b < cols / 256; b++, o += 176) {
@@ -372,7 +402,7 @@ final class VectorKernels {
                 int sc0 = kScale(w, o + 4, 2 * i), sc1 = kScale(w, o + 4, 2 * i + 1);
                 m += kMin(w, o + 4, 2 * i) * (a.qkSum[16 * kb + 4 * i] + a.qkSum[16 * kb + 4 * i + 1])
                         + kMin(w, o + 4, 2 * i + 1) * (a.qkSum[16 * kb + 4 * i + 2] + a.qkSum[16 * kb + 4 * i + 3]);
-                long q = o + 48 + 32L * i;
+                int q = o + 48 + 32 * i;
                 int x0 = e + 64 * i;
                 for (int l = 0; l < 32; l += L) {
                     ShortVector v = bytesU(w, q + l);
@@ -391,7 +421,7 @@ final class VectorKernels {
         return sum(acc) - mins;
     }
 
-    static float dotQ6_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ6_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         float offset = 0;
         for (int b = 0; b < cols / 256; b++, o += 210) {
@@ -400,11 +430,11 @@ final class VectorKernels {
             IntVector isum = IntVector.zero(IS);
             int corr = 0;
             for (int half = 0; half < 2; half++) {
-                long ql = o + 64L * half, qh = o + 128 + 32L * half;
+                int ql = o + 64 * half, qh = o + 128 + 32 * half;
                 for (int k = 0; k < 4; k++) {
                     for (int g = 0; g < 2; g++) {
                         int si = 8 * half + 2 * k + g;
-                        int sc = w.get(I8, o + 192 + si);
+                        int sc = w[o + 192 + si];
                         corr += sc * a.qkSum[16 * kb + si];
                         for (int l = 16 * g; l < 16 * g + 16; l += L) {
                             ShortVector lo = bytesU(w, ql + l + 32 * (k & 1)).lanewise(VectorOperators.LSHR, 4 * (k >>> 1)).and((short) 0xF);
@@ -422,7 +452,7 @@ final class VectorKernels {
         return sum(acc) - offset;
     }
 
-    static float dotQ8_K(MemorySegment w, long o, int cols, ActivationCache a, int xo) {
+    static float dotQ8_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
         for (int b = 0; b < cols / 256; b++, o += 292) {
             int e = xo + 256 * b;
@@ -432,7 +462,7 @@ final class VectorKernels {
                         .add(bytesS(w, o + 4 + h + L).mul(ShortVector.fromArray(SS, a.qk, e + h + L)));
                 isum = isum.add(widen(p));
             }
-            acc = toFloat(isum).fma(FloatVector.broadcast(FS, w.get(Dequant.F32, o) * a.qkd[e / 256]), acc);
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, f32(w, o) * a.qkd[e / 256]), acc);
         }
         return sum(acc);
     }

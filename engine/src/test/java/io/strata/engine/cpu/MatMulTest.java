@@ -89,6 +89,16 @@ class MatMulTest {
         float[] row = new float[cols];
         Dequant.dequantizeRow(w.type(), w.data(), r * w.rowBytes(), row, 0, cols);
         double v = 0;
+        if (act == GgmlType.F16 || act == GgmlType.BF16) {
+            // Rounding to F16 (10 stored mantissa bits) or BF16 (7): step = 2^(exponent - bits) per value.
+            int bits = act == GgmlType.F16 ? 10 : 7;
+            for (int c = 0; c < cols; c++) {
+                float xc = x[i * cols + c];
+                double step = Math.scalb(1.0, Math.max(Math.getExponent(xc), -14) - bits);
+                v += (double) row[c] * row[c] * step * step / 12;
+            }
+            return Math.sqrt(v);
+        }
         for (int b = 0; b < cols; b += block) {
             float amax = 0;
             for (int c = b; c < b + block; c++) amax = Math.max(amax, Math.abs(x[i * cols + c]));
@@ -108,8 +118,8 @@ class MatMulTest {
         one.matmul(w, x, n, vec, cache, false);
         one.matmul(w, x, n, sca, cache, true);
         three.matmul(w, x, n, vec3, new ActivationCache(), false);
-        // Against the reference: 6 standard deviations of the activation's quantization noise (none for F32/F16/BF16
-        // weights, which are dotted with the f32 input), plus float rounding.
+        // Against the reference: 6 standard deviations of the noise of the activation's conversion (8-bit blocks for
+        // quantized weights, F16 / BF16 rounding for F16 / BF16 weights, none for F32), plus float rounding.
         for (int i = 0; i < n; i++) {
             for (int r = 0; r < rows; r++) {
                 int k = i * rows + r;
