@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.strata.coordinator.Coordinator;
-import io.strata.coordinator.Plan;
 import io.strata.coordinator.scheduler.ClusterPipeline;
+import io.strata.coordinator.scheduler.LocalPipeline;
 import io.strata.coordinator.scheduler.Scheduler;
 import io.strata.engine.backend.KvCache;
 import io.strata.engine.backend.KvType;
@@ -49,9 +49,11 @@ import java.util.stream.Collectors;
  *
  * <pre>
  * java ... io.strata.coordinator.gateway.GatewayBench --model llama1b-Q4_0.gguf [--stages 3] [--tokens 64]
- *     [--concurrency 1,4,8,16] [--stagger-seconds 8] [--stagger-prompts 5] [--out FILE]
+ *     [--concurrency 1,4,8,16] [--stagger-seconds 8] [--stagger-prompts 5] [--reps 3] [--scenarios ttft,concurrency,staggered]
+ *     [--local true] [--out FILE]
  * </pre>
- * A JSON object per scenario goes to stdout (and to {@code --out}).
+ * A JSON object per scenario goes to stdout (and to {@code --out}). {@code --local true} runs every stage in this JVM
+ * ({@link LocalPipeline}) instead, to separate the gateway's and scheduler's cost from the processes' and gRPC's.
  */
 public final class GatewayBench {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -77,7 +79,7 @@ public final class GatewayBench {
 
     int[] randomPrompt(int n) {
         int[] p = new int[n];
-        for (int i = 0; i < n; i++) p[i] = 1000 + rnd.nextInt(Math.min(vocab, 100_000) - 1000);
+        for (int i = 0; i < n; i++) p[i] = rnd.nextInt(Math.min(vocab, 100_000));
         return p;
     }
 
@@ -87,7 +89,7 @@ public final class GatewayBench {
         body.put("model", model);
         var arr = body.putArray("prompt");
         for (int t : prompt) arr.add(t);
-        body.put("max_tokens", maxTokens);
+        if (maxTokens > 0) body.put("max_tokens", maxTokens);   // else up to the context length
         body.put("temperature", 0);
         body.put("stream", true);
         body.put("ignore_eos", true);
@@ -189,7 +191,7 @@ public final class GatewayBench {
     ObjectNode staggered(int longStreams, int prompts, double everySeconds, ExecutorService pool) throws Exception {
         AtomicBoolean stop = new AtomicBoolean();
         List<CompletableFuture<Stream>> longs = new ArrayList<>();
-        for (int i = 0; i < longStreams; i++) longs.add(stream(randomPrompt(16), 100_000, stop, pool));
+        for (int i = 0; i < longStreams; i++) longs.add(stream(randomPrompt(16), 0, stop, pool));
         // let the long streams reach steady decode
         Thread.sleep(3000);
         long t0 = System.nanoTime();
@@ -296,41 +298,81 @@ public final class GatewayBench {
         }
         double pp = scenarios.contains("ttft") ? onePassPrefill(model, 512, 3) : Double.NaN;
         ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
-        try (TestingServer zk = new TestingServer(true); WorkerProcesses procs = new WorkerProcesses()) {
-            List<WorkerProcesses.Handle> hs = new ArrayList<>();
-            for (int i = 0; i < stages; i++) hs.add(procs.start(zk.getConnectString(), "bench-w" + i, model.getParent(), 4L << 30, "--threads", "1"));
-            int layers;
-            try (GgufFile f = GgufFile.open(model)) {
-                layers = ModelConfig.from(f).layers();
-            }
-            PinnedPlan.store(zk.getConnectString(), model, hs, 2048, 20, "f16", 512, PinnedPlan.even(layers, stages));
-            try (Coordinator coord = new Coordinator(new Coordinator.Config(zk.getConnectString(), "/strata", "bench", model, 2048, 20,
-                    "f16", "f32", 512, stages, 0, false, 10_000))) {
-                coord.awaitReady(Duration.ofMinutes(10));
-                Plan plan = coord.plan();
-                Scheduler sched = new Scheduler(new ClusterPipeline(coord), Scheduler.Config.defaults());
-                try (Gateway gw = Gateway.start(GatewayConfig.of(0, "bench"), sched, text)) {
-                    GatewayBench b = new GatewayBench("http://127.0.0.1:" + gw.port() + "/v1", "bench", vocab);
-                    ObjectNode head = JSON.createObjectNode();
-                    head.put("scenario", "setup");
-                    head.put("model", model.getFileName().toString());
-                    head.put("plan", plan.describe());
-                    head.put("stages", plan.stages().size());
-                    head.put("cpus", Runtime.getRuntime().availableProcessors());
-                    emit(head, results);
-                    // warm-up: JIT in every process
-                    b.stream(b.randomPrompt(64), 16, null, pool).get(10, TimeUnit.MINUTES);
-                    if (scenarios.contains("ttft")) emit(b.ttft(512, reps, pp, pool), results);
-                    if (scenarios.contains("concurrency")) for (int c : conc) emit(b.concurrency(c, 16, tokens, reps, pool), results);
-                    if (scenarios.contains("staggered")) emit(b.staggered(4, staggerPrompts, every, pool), results);
-                } finally {
-                    sched.close();
+        try {
+            if (o.containsKey("--local")) {
+                // every stage in this JVM (LocalPipeline): the gateway and scheduler without processes or gRPC
+                try (GgufFile f = GgufFile.open(model);
+                     LocalPipeline lp = LocalPipeline.start(f, new LocalPipeline.Options(stages, KvType.F16, 2048, 20, 20L * 2048, 512),
+                             () -> new CpuBackend(1))) {
+                    Scheduler sched = new Scheduler(lp, Scheduler.Config.defaults());
+                    try (Gateway gw = Gateway.start(GatewayConfig.of(0, "bench"), sched, text)) {
+                        run(new GatewayBench("http://127.0.0.1:" + gw.port() + "/v1", "bench", vocab), "local " + lp.stages().size()
+                                + " stages in one process", stages, scenarios, conc, tokens, reps, pp, every, staggerPrompts, pool, model, results);
+                    } finally {
+                        sched.close();
+                    }
+                }
+            } else {
+                try (TestingServer zk = new TestingServer(true); WorkerProcesses procs = new WorkerProcesses()) {
+                    List<WorkerProcesses.Handle> hs = new ArrayList<>();
+                    for (int i = 0; i < stages; i++) hs.add(procs.start(zk.getConnectString(), "bench-w" + i, model.getParent(), 4L << 30, "--threads", "1"));
+                    int layers;
+                    try (GgufFile f = GgufFile.open(model)) {
+                        layers = ModelConfig.from(f).layers();
+                    }
+                    PinnedPlan.store(zk.getConnectString(), model, hs, 2048, 20, "f16", 512, PinnedPlan.even(layers, stages));
+                    try (Coordinator coord = new Coordinator(new Coordinator.Config(zk.getConnectString(), "/strata", "bench", model, 2048, 20,
+                            "f16", "f32", 512, stages, 0, false, 10_000))) {
+                        coord.awaitReady(Duration.ofMinutes(10));
+                        Scheduler sched = new Scheduler(new ClusterPipeline(coord), Scheduler.Config.defaults());
+                        try (Gateway gw = Gateway.start(GatewayConfig.of(0, "bench"), sched, text)) {
+                            run(new GatewayBench("http://127.0.0.1:" + gw.port() + "/v1", "bench", vocab), coord.plan().describe(),
+                                    coord.plan().stages().size(), scenarios, conc, tokens, reps, pp, every, staggerPrompts, pool, model, results);
+                        } finally {
+                            sched.close();
+                        }
+                    }
                 }
             }
         } finally {
             pool.shutdownNow();
         }
         if (out != null) Files.write(out, results);
+    }
+
+    private static void run(GatewayBench b, String plan, int stages, String scenarios, int[] conc, int tokens, int reps, double pp,
+                            double every, int staggerPrompts, ExecutorService pool, Path model, List<String> results) throws Exception {
+        ObjectNode head = JSON.createObjectNode();
+        head.put("scenario", "setup");
+        head.put("model", model.getFileName().toString());
+        head.put("plan", plan);
+        head.put("stages", stages);
+        head.put("cpus", Runtime.getRuntime().availableProcessors());
+        emit(head, results);
+        // warm-up: JIT in every process
+        b.stream(b.randomPrompt(64), 16, null, pool).get(10, TimeUnit.MINUTES);
+        if (scenarios.contains("ttft")) emit(b.ttft(512, reps, pp, pool).set("server", b.serverView()), results);
+        if (scenarios.contains("concurrency")) {
+            for (int c : conc) emit(b.concurrency(c, 16, tokens, reps, pool).set("server", b.serverView()), results);
+        }
+        if (scenarios.contains("staggered")) emit(b.staggered(4, staggerPrompts, every, pool).set("server", b.serverView()), results);
+    }
+
+    /** The gateway's status after a scenario: per-stage compute and queueing, the scheduler's estimates. */
+    ObjectNode serverView() throws Exception {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url.replace("/v1", "/api/status"))).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+        JsonNode st = JSON.readTree(r.body());
+        ObjectNode v = JSON.createObjectNode();
+        var stages = v.putArray("stages");
+        for (JsonNode s : st.get("stages")) {
+            stages.addObject().put("layers", s.get("first_layer").asInt() + "-" + (s.get("end_layer").asInt() - 1))
+                    .set("compute_ms", s.get("step_compute_ms"));
+            ((ObjectNode) stages.get(stages.size() - 1)).set("queued_ms", s.get("step_queued_ms"));
+        }
+        v.set("inter_token_ms", st.get("scheduler").get("inter_token_ms"));
+        v.set("prefill_ms_per_token", st.get("scheduler").get("prefill_ms_per_token"));
+        return v;
     }
 
     private static void emit(ObjectNode o, List<String> results) {
