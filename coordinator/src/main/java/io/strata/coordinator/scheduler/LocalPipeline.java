@@ -7,6 +7,10 @@ import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.model.ModelConfig;
 import io.strata.engine.model.Stage;
 import io.strata.engine.model.Step;
+import io.strata.engine.sample.Sample;
+import io.strata.engine.sample.Sampler;
+import io.strata.engine.sample.SamplingParams;
+import io.strata.engine.sample.SequenceSampler;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,7 +32,9 @@ import java.util.function.Supplier;
  * the last stage), so the scheduler's batching and pipeline filling can be tested and measured without processes.
  *
  * <p>KV caches are allocated per sequence at its first step, sized for the positions it reserved, and freed by
- * {@link #release}. Sampling: greedy argmax (lowest id on ties), plus log-probabilities of the raw distribution.
+ * {@link #release}. Sampling on the last stage with the engine's {@link Sampler}: greedy (lowest id on ties) or seeded
+ * temperature / top-k / top-p draws, OpenAI's frequency and presence penalties over the tokens generated so far, and
+ * log-probabilities of the raw distribution.
  */
 public final class LocalPipeline implements PipelineExecutor {
 
@@ -63,11 +69,14 @@ public final class LocalPipeline implements PipelineExecutor {
         final Map<Long, KvCache> caches = new HashMap<>();
         volatile long kvBytes;
         float[] logits = new float[0];    // last stage: [sampled rows][vocab], grown as needed
+        final Sampler sampler;            // last stage: working buffers shared by its sequences
+        final Map<Long, SequenceSampler> samplers = new HashMap<>();  // last stage: per-sequence state
 
         Runner(int index, Stage stage, Backend backend) {
             this.index = index;
             this.stage = stage;
             this.backend = backend;
+            this.sampler = stage.isLast() ? new Sampler(cfg.vocab()) : null;
             this.thread = Executors.newSingleThreadExecutor(r -> {
                 Thread t = new Thread(r, "stage-" + index);
                 t.setDaemon(true);
@@ -140,20 +149,25 @@ public final class LocalPipeline implements PipelineExecutor {
             for (Row row : batch.rows()) {
                 if (!row.sample()) continue;
                 int off = k++ * vocab;
-                Sampling sp = row.sampling();
-                if (!sp.greedy() || sp.penalized()) {
-                    failures.add(new SeqFailure(row.seq(), where() + ": only greedy sampling (temperature 0, no penalties) is available"));
-                    continue;
+                SequenceSampler seq = samplers.get(row.seq());
+                if (seq == null) {
+                    try {
+                        seq = new SequenceSampler(params(row.sampling(), limits.contextLength()));
+                    } catch (IllegalArgumentException e) {
+                        failures.add(new SeqFailure(row.seq(), where() + ": " + e.getMessage()));
+                        continue;
+                    }
+                    samplers.put(row.seq(), seq);
                 }
-                int best = off;
-                for (int i = off + 1; i < off + vocab; i++) if (logits[i] > logits[best]) best = i;
-                int token = best - off;
-                outputs.add(sp.logprobs() ? Logprobs.of(row.seq(), logits, off, vocab, token, sp.topLogprobs())
-                        : new SeqOutput(row.seq(), token, Float.NaN, List.of()));
+                Sample s = sampler.sample(logits, off, seq);
+                List<TokenLogprob> top = new ArrayList<>(s.topIds().length);
+                for (int i = 0; i < s.topIds().length; i++) top.add(new TokenLogprob(s.topIds()[i], s.topLogprobs()[i]));
+                outputs.add(new SeqOutput(row.seq(), s.token(), s.logprob(), List.copyOf(top)));
             }
         }
 
         void drop(long seq) {
+            samplers.remove(seq);
             KvCache c = caches.remove(seq);
             if (c != null) {
                 kvBytes -= c.bytes();
@@ -254,6 +268,18 @@ public final class LocalPipeline implements PipelineExecutor {
             r.caches.clear();
             r.backend.close();
         }
+    }
+
+    /**
+     * OpenAI's sampling in the engine's terms: no top-k or min-p unless asked, no repetition penalty; frequency and
+     * presence penalties count every token generated so far (up to the context length), not the prompt.
+     */
+    static SamplingParams params(Sampling s, int contextLength) {
+        SamplingParams.Builder b = SamplingParams.builder().temperature(s.temperature()).topK(s.topK()).topP(s.topP()).minP(0f)
+                .repeatPenalty(1f).frequencyPenalty(s.frequencyPenalty()).presencePenalty(s.presencePenalty())
+                .penaltyLastN(s.penalized() ? contextLength : 0).seed(s.seed());
+        if (s.logprobs()) b.logprobs(s.topLogprobs());
+        return b.build();
     }
 
     /** Resident memory of this process from /proc (Linux); 0 elsewhere. */

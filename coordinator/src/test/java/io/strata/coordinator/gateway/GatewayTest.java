@@ -183,6 +183,18 @@ class GatewayTest {
     }
 
     @Test
+    void aSeededSampledCompletionRepeatsAndDefaultsSample() throws Exception {
+        String body = "{\"model\":\"small-q4\",\"prompt\":%s,\"max_tokens\":12,\"temperature\":0.8,\"top_p\":0.9,\"seed\":42,\"frequency_penalty\":0.5}"
+                .formatted(idsJson(PROMPT));
+        Reply a = post(server, "/v1/completions", body);
+        Reply b = post(server, "/v1/completions", body);
+        assertEquals(200, a.status(), a.body());
+        assertEquals(a.json().get("choices").get(0).get("text").asText(), b.json().get("choices").get(0).get("text").asText());
+        Reply defaults = post(server, "/v1/completions", "{\"model\":\"small-q4\",\"prompt\":\"Hello\",\"max_tokens\":4}");
+        assertEquals(200, defaults.status(), "OpenAI's default temperature 1 samples: " + defaults.body());
+    }
+
+    @Test
     void completionLogprobsListEveryToken() throws Exception {
         Reply r = post(server, "/v1/completions", """
                 {"model":"small-q4","prompt":%s,"max_tokens":5,"temperature":0,"logprobs":2}""".formatted(idsJson(PROMPT)));

@@ -304,6 +304,29 @@ class SchedulerTest {
     }
 
     @Test
+    void seededSamplingWithPenaltiesIsTheEnginesSamplerBatchedOrNot() throws Exception {
+        Sampling hot = new Sampling(0.9f, 0.95f, 0, 1234, 0.7f, 0.4f, true, 2);
+        Sampling other = new Sampling(0.9f, 0.95f, 0, 99, 0f, 0f, false, 0);
+        int[] pa = prompt(9, 1);
+        int[] pb = prompt(6, 2);
+        int n = 20;
+        try (RecordingPipeline p = pipeline(3, 4, 4 * 256); Scheduler s = new Scheduler(p, new Scheduler.Config(4, 16, 0))) {
+            Collector a = new Collector();
+            Collector b = new Collector();
+            Collector a2 = new Collector();
+            s.submit(new Scheduler.Request("", pa, n, hot, new int[0]), a);
+            s.submit(new Scheduler.Request("", pb, n, other, new int[0]), b);
+            s.submit(new Scheduler.Request("", pa, n, hot, new int[0]), a2);
+            for (Collector c : List.of(a, b, a2)) assertEquals(FinishReason.LENGTH, c.await());
+            int[] wantA = EngineGreedy.sample(file, pa, n, KvType.F32, LocalPipeline.params(hot, 256));
+            assertArrayEquals(wantA, a.ids(), "penalized seeded sampling, batched with others, equals one process");
+            assertArrayEquals(wantA, a2.ids(), "the same seed gives the same tokens");
+            assertArrayEquals(EngineGreedy.sample(file, pb, n, KvType.F32, LocalPipeline.params(other, 256)), b.ids());
+            assertFalse(java.util.Arrays.equals(wantA, EngineGreedy.generate(file, pa, n, KvType.F32)), "not simply greedy");
+        }
+    }
+
+    @Test
     void theQueueIsServedRoundRobinAcrossUsers() {
         FairQueue<String> q = new FairQueue<>();
         q.add("alice", "a1");
