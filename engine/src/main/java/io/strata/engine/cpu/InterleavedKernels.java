@@ -73,8 +73,9 @@ final class InterleavedKernels {
         final short[] s16b = new short[CHUNK / 8 * R];
         final int[] s32 = new int[CHUNK / 4 * R];
         float[] acc = new float[2 * R];
-        /** A heap copy of one weight row, for the row-major kernels. */
+        /** A heap copy of one weight row, and its unpacked values, for the row-major kernels. */
         byte[] row = new byte[0];
+        short[] unpacked = new short[0];
     }
 
     /**

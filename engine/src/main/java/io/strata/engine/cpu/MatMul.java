@@ -233,11 +233,14 @@ public final class MatMul implements AutoCloseable {
             InterleavedKernels.Scratch sc = scratch[t];
             if (sc.row.length < rowBytes) sc.row = new byte[Math.toIntExact(rowBytes)];
             byte[] row = sc.row;
-            boolean copy = type.quantized();
+            boolean copy = type.quantized(), unpack = VectorKernels.unpacks(type);
+            if (unpack && sc.unpacked.length < cols) sc.unpacked = new short[cols];
+            short[] q = sc.unpacked;
             for (int r = r0; r < r1; r++) {
                 long o = r * rowBytes;
                 if (copy) MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o, row, 0, (int) rowBytes);
-                for (int i = 0; i < n; i++) out[i * rows + r] = VectorKernels.dot(type, w, o, row, cols, x, a, i);
+                if (unpack) VectorKernels.unpack(type, row, cols, q);
+                for (int i = 0; i < n; i++) out[i * rows + r] = VectorKernels.dot(type, w, o, row, q, cols, x, a, i);
             }
         }
     }

@@ -58,9 +58,11 @@ final class VectorKernels {
     /**
      * Same contract as {@link ScalarKernels#dot}, except that quantized rows are read from {@code row}, a heap copy
      * of the row (the caller copies it from the map once per call; on a heap array C2 drops the per-access checks a
-     * mapped segment needs, which otherwise dominate these short nested loops). Float rows are read in place.
+     * mapped segment needs, which otherwise dominate these short nested loops). Float rows are read in place. For the
+     * types {@link #unpacks} names, {@code unpacked} holds the row unpacked by {@link #unpack}.
      */
-    static float dot(GgmlType type, MemorySegment w, long o, byte[] row, int cols, float[] x, ActivationCache a, int i) {
+    static float dot(GgmlType type, MemorySegment w, long o, byte[] row, short[] unpacked, int cols, float[] x,
+                     ActivationCache a, int i) {
         int xo = i * cols;
         return switch (type) {
             case F32 -> dotF32(w, o, cols, x, xo);
@@ -75,9 +77,19 @@ final class VectorKernels {
             case Q3_K -> dotQ3_K(row, 0, cols, a, xo);
             case Q4_K -> dotQ4_K(row, 0, cols, a, xo);
             case Q5_K -> dotQ5_K(row, 0, cols, a, xo);
-            case Q6_K -> dotQ6_K(row, 0, cols, a, xo);
+            case Q6_K -> dotQ6_K(row, unpacked, cols, a, xo);
             case Q8_K -> dotQ8_K(row, 0, cols, a, xo);
         };
+    }
+
+    /** Whether {@link #dot} wants the row {@link #unpack}ed first (once per row, shared by the inputs). */
+    static boolean unpacks(GgmlType type) {
+        return type == GgmlType.Q6_K;
+    }
+
+    /** Unpacks a row copy of a type {@link #unpacks} names into {@code q}. */
+    static void unpack(GgmlType type, byte[] row, int cols, short[] q) {
+        if (type == GgmlType.Q6_K) unpackQ6_K(row, cols, q);
     }
 
     /** {@code L} bytes at {@code off}, sign-extended to shorts. */
@@ -362,26 +374,50 @@ final class VectorKernels {
         return sum(acc) - offset;
     }
 
+    /**
+     * The 8 scales (bytes of the first two ints) and 8 mins (bytes of the last two) of the Q4_K/Q5_K block whose
+     * 12 packed scale bytes start at {@code sc}, unpacked with 32-bit masks as ggml does; returned in {@code u}.
+     */
+    private static void unpackKScales(byte[] w, int sc, int[] u) {
+        int u0 = i32(w, sc), u1 = i32(w, sc + 4), u2 = i32(w, sc + 8);
+        u[3] = ((u2 >>> 4) & 0x0F0F0F0F) | (((u1 >>> 6) & 0x03030303) << 4);
+        u[2] = u1 & 0x3F3F3F3F;
+        u[1] = (u2 & 0x0F0F0F0F) | (((u0 >>> 6) & 0x03030303) << 4);
+        u[0] = u0 & 0x3F3F3F3F;
+    }
+
+    /**
+     * Q4_K: per 32 bytes (sub-blocks 2i and 2i+1 in the low and high nibbles), 16-bit sums of q x (at most
+     * 32 * 15 * 127 / L per lane), widened once per sub-block and multiplied by its 6-bit scale; mins from the
+     * activation's sums per 16. Cost per 64 weights: 64/L loads, 2 masks/shifts and 2 short multiplies per L, then
+     * 2 widenings, 2 int multiplies and 2 adds; scales unpacked with 32-bit masks once per block.
+     */
     static float dotQ4_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
+        ShortVector four = ShortVector.broadcast(SS, (short) 4);
+        int[] u = new int[4];
         float mins = 0;
         for (int b = 0; b < cols / 256; b++, o += 144) {
             int e = xo + 256 * b;
             int kb = e / 256;
+            unpackKScales(w, o + 4, u);
             IntVector isum = IntVector.zero(IS);
             int m = 0;
+            for (int j = 0; j < 8; j++) {
+                int mn = (u[2 + (j >>> 2)] >>> (8 * (j & 3))) & 0xFF;
+                m += mn * (a.qkSum[16 * kb + 2 * j] + a.qkSum[16 * kb + 2 * j + 1]);
+            }
             for (int i = 0; i < 4; i++) {
-                int sc0 = kScale(w, o + 4, 2 * i), sc1 = kScale(w, o + 4, 2 * i + 1);
-                m += kMin(w, o + 4, 2 * i) * (a.qkSum[16 * kb + 4 * i] + a.qkSum[16 * kb + 4 * i + 1])
-                        + kMin(w, o + 4, 2 * i + 1) * (a.qkSum[16 * kb + 4 * i + 2] + a.qkSum[16 * kb + 4 * i + 3]);
                 int q = o + 16 + 32 * i;
                 int x0 = e + 64 * i;
+                ShortVector s0 = ShortVector.zero(SS), s1 = ShortVector.zero(SS);
                 for (int l = 0; l < 32; l += L) {
                     ShortVector v = bytesU(w, q + l);
-                    IntVector p0 = widen(v.and((short) 0xF).mul(ShortVector.fromArray(SS, a.qk, x0 + l)));
-                    IntVector p1 = widen(v.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(SS, a.qk, x0 + 32 + l)));
-                    isum = isum.add(p0.mul(sc0)).add(p1.mul(sc1));
+                    s0 = s0.add(v.and((short) 0xF).mul(ShortVector.fromArray(SS, a.qk, x0 + l)));
+                    s1 = s1.add(v.lanewise(VectorOperators.LSHR, four).mul(ShortVector.fromArray(SS, a.qk, x0 + 32 + l)));
                 }
+                int sc = u[i >>> 1] >>> (16 * (i & 1));
+                isum = isum.add(widen(s0).mul(sc & 0xFF)).add(widen(s1).mul((sc >>> 8) & 0xFF));
             }
             float dx = a.qkd[kb];
             acc = toFloat(isum).fma(FloatVector.broadcast(FS, dx * f16(w, o)), acc);
@@ -421,35 +457,47 @@ final class VectorKernels {
         return sum(acc) - mins;
     }
 
-    static float dotQ6_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
+    /**
+     * Q6_K in two steps, each a small compiled loop: {@link #unpackQ6_K} writes the row's values {@code q - 32} as
+     * shorts once (shared by the n inputs), then this dots them per group of 16 with the group's int8 scale. (One
+     * fused loop is past C2's inlining budget and falls back to boxed vectors, 10x slower.)
+     * Cost per 16 weights: two loads, one short multiply (|q - 32| x 127 fits a short), one widening, one int
+     * multiply, one add; the unpacking costs about 4 vector ops per 16 weights.
+     */
+    static float dotQ6_K(byte[] w, short[] q, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
-        float offset = 0;
-        for (int b = 0; b < cols / 256; b++, o += 210) {
-            int e = xo + 256 * b;
-            int kb = e / 256;
+        for (int b = 0; b < cols / 256; b++) {
+            int e = xo + 256 * b, o = 210 * b;
             IntVector isum = IntVector.zero(IS);
-            int corr = 0;
+            for (int g = 0; g < 16; g++) {
+                ShortVector s = ShortVector.zero(SS);
+                for (int l = 0; l < 16; l += L) {
+                    s = s.add(ShortVector.fromArray(SS, q, 256 * b + 16 * g + l).mul(ShortVector.fromArray(SS, a.qk, e + 16 * g + l)));
+                }
+                isum = isum.add(widen(s).mul(w[o + 192 + g]));
+            }
+            acc = toFloat(isum).fma(FloatVector.broadcast(FS, a.qkd[e / 256] * f16(w, o + 208)), acc);
+        }
+        return sum(acc);
+    }
+
+    /** The values {@code q - 32} (-32..31) of a Q6_K row copy, in element order, into {@code q[0..cols)}. */
+    static void unpackQ6_K(byte[] w, int cols, short[] q) {
+        ShortVector two = ShortVector.broadcast(SS, (short) 2), four = ShortVector.broadcast(SS, (short) 4);
+        for (int b = 0; b < cols / 256; b++) {
             for (int half = 0; half < 2; half++) {
-                int ql = o + 64 * half, qh = o + 128 + 32 * half;
-                for (int k = 0; k < 4; k++) {
-                    for (int g = 0; g < 2; g++) {
-                        int si = 8 * half + 2 * k + g;
-                        int sc = w[o + 192 + si];
-                        corr += sc * a.qkSum[16 * kb + si];
-                        for (int l = 16 * g; l < 16 * g + 16; l += L) {
-                            ShortVector lo = bytesU(w, ql + l + 32 * (k & 1)).lanewise(VectorOperators.LSHR, 4 * (k >>> 1)).and((short) 0xF);
-                            ShortVector hi = bytesU(w, qh + l).lanewise(VectorOperators.LSHR, 2 * k).and((short) 3);
-                            ShortVector v = lo.or(hi.lanewise(VectorOperators.LSHL, 4)); // q + 32, in 0..63
-                            isum = isum.add(widen(v.mul(ShortVector.fromArray(SS, a.qk, e + 128 * half + 32 * k + l))).mul(sc));
-                        }
-                    }
+                int ql = 210 * b + 64 * half, qh = 210 * b + 128 + 32 * half, e = 256 * b + 128 * half;
+                for (int l = 0; l < 32; l += L) {
+                    // Elements l.. of the four quarters share the bytes ql[l], ql[l+32] and qh[l].
+                    ShortVector lo = bytesU(w, ql + l), hi = bytesU(w, ql + l + 32), h = bytesU(w, qh + l);
+                    lo.and((short) 0xF).or(h.and((short) 3).lanewise(VectorOperators.LSHL, four)).sub((short) 32).intoArray(q, e + l);
+                    hi.and((short) 0xF).or(h.and((short) 0xC).lanewise(VectorOperators.LSHL, two)).sub((short) 32).intoArray(q, e + 32 + l);
+                    lo.lanewise(VectorOperators.LSHR, four).or(h.and((short) 0x30)).sub((short) 32).intoArray(q, e + 64 + l);
+                    hi.lanewise(VectorOperators.LSHR, four).or(h.lanewise(VectorOperators.LSHR, two).and((short) 0x30))
+                            .sub((short) 32).intoArray(q, e + 96 + l);
                 }
             }
-            float d = a.qkd[kb] * f16(w, o + 208);
-            acc = toFloat(isum).fma(FloatVector.broadcast(FS, d), acc);
-            offset += d * (32 * corr);
         }
-        return sum(acc) - offset;
     }
 
     static float dotQ8_K(byte[] w, int o, int cols, ActivationCache a, int xo) {
