@@ -208,6 +208,7 @@ final class VectorKernels {
 
     static float dotQ4_0(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
+        ShortVector four = ShortVector.broadcast(SS, (short) 4);
         float corr = 0;
         for (int b = 0; b < cols / 32; b++, o += 18) {
             int e = xo + 32 * b;
@@ -215,7 +216,7 @@ final class VectorKernels {
             for (int h = 0; h < 16; h += L) {
                 ShortVector q = bytesU(w, o + 2 + h);
                 ShortVector p = q.and((short) 0xF).mul(ShortVector.fromArray(SS, a.q8, e + h))
-                        .add(q.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
+                        .add(q.lanewise(VectorOperators.LSHR, four).mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
                 isum = isum.add(widen(p));
             }
             float d = f16(w, o) * a.q8d[e / 32];
@@ -227,6 +228,7 @@ final class VectorKernels {
 
     static float dotQ4_1(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
+        ShortVector four = ShortVector.broadcast(SS, (short) 4);
         float mins = 0;
         for (int b = 0; b < cols / 32; b++, o += 20) {
             int e = xo + 32 * b;
@@ -234,7 +236,7 @@ final class VectorKernels {
             for (int h = 0; h < 16; h += L) {
                 ShortVector q = bytesU(w, o + 4 + h);
                 ShortVector p = q.and((short) 0xF).mul(ShortVector.fromArray(SS, a.q8, e + h))
-                        .add(q.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
+                        .add(q.lanewise(VectorOperators.LSHR, four).mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
                 isum = isum.add(widen(p));
             }
             float dx = a.q8d[e / 32];
@@ -260,6 +262,7 @@ final class VectorKernels {
 
     static float dotQ5_0(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
+        ShortVector four = ShortVector.broadcast(SS, (short) 4);
         float corr = 0;
         for (int b = 0; b < cols / 32; b++, o += 22) {
             int e = xo + 32 * b;
@@ -268,7 +271,7 @@ final class VectorKernels {
             for (int h = 0; h < 16; h += L) {
                 ShortVector q = bytesU(w, o + 6 + h);
                 ShortVector lo = q.and((short) 0xF).or(highBits(qh, h));
-                ShortVector hi = q.lanewise(VectorOperators.LSHR, 4).or(highBits(qh, 16 + h));
+                ShortVector hi = q.lanewise(VectorOperators.LSHR, four).or(highBits(qh, 16 + h));
                 ShortVector p = lo.mul(ShortVector.fromArray(SS, a.q8, e + h)).add(hi.mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
                 isum = isum.add(widen(p));
             }
@@ -281,6 +284,7 @@ final class VectorKernels {
 
     static float dotQ5_1(byte[] w, int o, int cols, ActivationCache a, int xo) {
         FloatVector acc = FloatVector.zero(FS);
+        ShortVector four = ShortVector.broadcast(SS, (short) 4);
         float mins = 0;
         for (int b = 0; b < cols / 32; b++, o += 24) {
             int e = xo + 32 * b;
@@ -289,7 +293,7 @@ final class VectorKernels {
             for (int h = 0; h < 16; h += L) {
                 ShortVector q = bytesU(w, o + 8 + h);
                 ShortVector lo = q.and((short) 0xF).or(highBits(qh, h));
-                ShortVector hi = q.lanewise(VectorOperators.LSHR, 4).or(highBits(qh, 16 + h));
+                ShortVector hi = q.lanewise(VectorOperators.LSHR, four).or(highBits(qh, 16 + h));
                 ShortVector p = lo.mul(ShortVector.fromArray(SS, a.q8, e + h)).add(hi.mul(ShortVector.fromArray(SS, a.q8, e + 16 + h)));
                 isum = isum.add(widen(p));
             }

@@ -170,6 +170,25 @@ class MatMulTest {
     }
 
     @Test
+    void prepareDeclinesWhatItCannotInterleave() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            assertTrue(!one.prepare(randomTensor(GgmlType.Q5_0, 64, 40, 3), arena), "Q5_0 has no interleaved layout");
+            // An infinite block scale: the interleaved kernels assume finite scales, so the tensor stays row-major.
+            Tensor w = randomTensor(GgmlType.Q4_0, 64, 40, 4);
+            MemorySegment copy = arena.allocate(w.data().byteSize());
+            copy.copyFrom(w.data());
+            copy.set(Dequant.I16, 18L * 7, Float.floatToFloat16(Float.POSITIVE_INFINITY));
+            assertTrue(!one.prepare(new Tensor("inf", GgmlType.Q4_0, new long[]{64, 40}, copy), arena));
+        }
+        try (java.lang.foreign.Arena confined = java.lang.foreign.Arena.ofConfined()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> three.prepare(randomTensor(GgmlType.Q8_0, 64, 40, 5), confined));
+            assertTrue(e.getMessage().contains("shared"), e.getMessage());
+        }
+        one.clearPrepared();
+        three.clearPrepared();
+    }
+
+    @Test
     void llamaCppTensorsOfEveryWeightType() {
         Set<GgmlType> seen = EnumSet.noneOf(GgmlType.class);
         for (String f : List.of("tiny/tiny-F32.gguf", "tiny/tiny-F16.gguf", "tiny/tiny-BF16.gguf", "tiny/tiny-Q4_1.gguf",
