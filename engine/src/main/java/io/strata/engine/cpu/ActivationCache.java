@@ -36,6 +36,8 @@ public final class ActivationCache {
     // y = (x0, x1 - 16 x0, x2 - 16 x1, x3 - 16 x2); per 8 columns z_k = 16 x_k - 64 x_(k-1) (x_-1 = 0); sums per 8.
     boolean q8Telescoped;
     short[] q8y = new short[0];
+    /** The Q8_0 values as floats (for the float interleaved Q8_0 kernel); made with {@link #q8y}. */
+    float[] q8f = new float[0];
     boolean kTelescoped;
     short[] qky = new short[0];
     short[] qkz = new short[0];
@@ -81,8 +83,12 @@ public final class ActivationCache {
     void telescopeQ8_0() {
         if (q8Telescoped) return;
         int len = q8N * q8Cols;
-        if (q8y.length < len) q8y = new short[len];
+        if (q8y.length < len) {
+            q8y = new short[len];
+            q8f = new float[len];
+        }
         telescope4(q8, q8y, len);
+        for (int j = 0; j < len; j++) q8f[j] = q8[j];
         q8Telescoped = true;
     }
 

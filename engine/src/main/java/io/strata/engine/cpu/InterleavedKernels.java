@@ -6,7 +6,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -37,12 +36,12 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * {@code y_k = x_k - 16 x_(k-1)} (made once per activation, see {@link ActivationCache}), modulo 2^16. Every quantity
  * whose true value fits a short (a block's sum of {@code (q-8) x}: at most 32*8*127 = 32512) is therefore exact
  * even though the intermediate 16-bit sums wrap. Q6_K's 2-bit high fields use the same identity with
- * {@code z_k = 16 x_k - 64 x_(k-1)}, and its sums are closed every 8 columns (8*32*127 fits). Q8_0 products
- * (|q| &le; 127) are added in pairs in shorts and then widened.
+ * {@code z_k = 16 x_k - 64 x_(k-1)}, and its sums are closed every 8 columns (8*32*127 fits). Q8_0 runs on floats
+ * instead (exact: see {@link #floatSumsQ8_0}).
  *
  * <p>Cost model (AVX-512, R = 32, per 4 columns x 32 rows = 128 weights): Q4_0/Q4_K one load, 3 shifts, 4
  * broadcasts, 4 short multiplies, 4 adds; Q6_K adds half a load, 3.5 shifts, 4 broadcasts, 4 multiplies and 4
- * adds; Q8_0 (per 4 columns) 4 widening loads, 4 broadcasts, 4 multiplies, 2 adds and 2 x (3 widening ops + add).
+ * adds; Q8_0 (per 4 columns, see {@link #floatSumsQ8_0}) 8 widening loads, 8 conversions and 8 FMAs.
  * The scale pass costs about 15 vector ops per block of 32 columns x 32 rows.
  */
 final class InterleavedKernels {
@@ -55,8 +54,6 @@ final class InterleavedKernels {
     static final VectorSpecies<Short> SV = VectorSpecies.of(short.class, VectorKernels.FS.vectorShape());
     static final VectorSpecies<Integer> IV = VectorKernels.IS;
     static final VectorSpecies<Float> FV = VectorKernels.FS;
-    /** R bytes (one column of a Q8_0 group), widened to R shorts. */
-    static final VectorSpecies<Byte> BR = VectorSpecies.of(byte.class, VectorShape.forBitSize(FV.vectorBitSize() / 2));
     /** R/2 bytes (per-row scales of half a group), widened to R/2 ints. */
     static final VectorSpecies<Byte> BH = VectorKernels.BS;
 
@@ -71,7 +68,8 @@ final class InterleavedKernels {
     static final class Scratch {
         final short[] s16 = new short[CHUNK / 8 * R];
         final short[] s16b = new short[CHUNK / 8 * R];
-        final int[] s32 = new int[CHUNK / 4 * R];
+        final int[] s32 = new int[CHUNK / 256 * 2 * R];
+        final float[] f32 = new float[CHUNK / 32 * R];
         float[] acc = new float[2 * R];
         /** A heap copy of one weight row, and its unpacked values, for the row-major kernels. */
         byte[] row = new byte[0];
@@ -113,8 +111,8 @@ final class InterleavedKernels {
                         }
                         case Q8_0 -> {
                             int nb = cols / 32;
-                            byteSums(w, base + 2L * R * nb + 32L * R * (c0 / 32), cw / 4, a.q8, xo, sc.s32);
-                            scaleQ8_0(w, base + 2L * R * (c0 / 32), cw / 32, sc.s32, a.q8d, xo / 32, acc, a1);
+                            floatSumsQ8_0(w, base + 2L * R * nb + 32L * R * (c0 / 32), cw / 32, a.q8f, xo, sc.f32);
+                            scaleQ8_0(w, base + 2L * R * (c0 / 32), cw / 32, sc.f32, a.q8d, xo / 32, acc, a1);
                         }
                         case Q4_K -> {
                             long hdr = base + 20L * R * (c0 / 256);
@@ -244,26 +242,38 @@ final class InterleavedKernels {
     }
 
     /**
-     * Sums over 4 columns per step of int8 columns (R bytes each, from {@code at}) times {@code x[xo..]}: products
-     * added in pairs as shorts (|sum| &le; 2*127*127), then widened; step t's R int sums go to {@code s[t*R..]}
-     * (rows 0..R/2-1, then R/2..R-1).
+     * Q8_0 on the FMA units: per block of 32 columns, each column's R int8 (in row order) are converted to floats,
+     * R/2 at a time, and multiplied-added with the activation's int8 value as a float; the block's R sums go to
+     * {@code s[R*b..]}. Every product and partial sum is an integer below 2^24 (32 * 127 * 127), so the float sums are
+     * exact: the same integers ggml's int8 dot product gives. Cost per column and R/2 rows: one widening load, one
+     * conversion, one FMA with a broadcast operand; no shuffles beyond the widening, which is what limits the
+     * 16-bit-lane variants.
      */
-    static void byteSums(MemorySegment w, long at, int steps, short[] x, int xo, int[] s) {
-        IntVector s16 = SIXTEEN;
-        for (int t = 0; t < steps; t++) {
-            long o = at + 4L * R * t;
-            int c = xo + 4 * t;
-            ShortVector p = col(w, o).mul(x[c]).add(col(w, o + R).mul(x[c + 1]));
-            ShortVector q = col(w, o + 2L * R).mul(x[c + 2]).add(col(w, o + 3L * R).mul(x[c + 3]));
-            IntVector pi = p.reinterpretAsInts(), qi = q.reinterpretAsInts();
-            pi.lanewise(LSHL, s16).lanewise(ASHR, s16).add(qi.lanewise(LSHL, s16).lanewise(ASHR, s16)).intoArray(s, R * t);
-            pi.lanewise(ASHR, s16).add(qi.lanewise(ASHR, s16)).intoArray(s, R * t + H);
+    static void floatSumsQ8_0(MemorySegment w, long at, int blocks, float[] x, int xo, float[] s) {
+        for (int b = 0; b < blocks; b++) {
+            // Two independent accumulators per half: an FMA's latency is 4 cycles.
+            FloatVector f0 = FloatVector.zero(FV), f1 = FloatVector.zero(FV);
+            FloatVector g0 = FloatVector.zero(FV), g1 = FloatVector.zero(FV);
+            long o = at + 32L * R * b;
+            int c = xo + 32 * b;
+            for (int e = 0; e < 32; e += 2) {
+                FloatVector xe = FloatVector.broadcast(FV, x[c + e]);
+                FloatVector xf = FloatVector.broadcast(FV, x[c + e + 1]);
+                f0 = bytesToFloat(w, o + (long) R * e).fma(xe, f0);
+                f1 = bytesToFloat(w, o + (long) R * e + H).fma(xe, f1);
+                g0 = bytesToFloat(w, o + (long) R * e + R).fma(xf, g0);
+                g1 = bytesToFloat(w, o + (long) R * e + R + H).fma(xf, g1);
+            }
+            f0.add(g0).intoArray(s, R * b);
+            f1.add(g1).intoArray(s, R * b + H);
         }
     }
 
-    private static ShortVector col(MemorySegment w, long o) {
-        return (ShortVector) ByteVector.fromMemorySegment(BR, w, o, LE).convertShape(VectorOperators.B2S, SV, 0);
+    /** R/2 int8 at {@code o} as floats. */
+    private static FloatVector bytesToFloat(MemorySegment w, long o) {
+        return (FloatVector) ByteVector.fromMemorySegment(BH, w, o, LE).convertShape(VectorOperators.B2F, FV, 0);
     }
+
 
     // ---- scale passes ----
 
@@ -321,19 +331,13 @@ final class InterleavedKernels {
         f1.intoArray(acc, ao + H);
     }
 
-    static void scaleQ8_0(MemorySegment w, long hdr, int nb, int[] s, float[] xd, int xb, float[] acc, int ao) {
+    static void scaleQ8_0(MemorySegment w, long hdr, int nb, float[] s, float[] xd, int xb, float[] acc, int ao) {
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
         for (int b = 0; b < nb; b++) {
-            int k = 8 * R * b;
-            IntVector lo = IntVector.fromArray(IV, s, k), hi = IntVector.fromArray(IV, s, k + H);
-            for (int j = 1; j < 8; j++) {
-                lo = lo.add(IntVector.fromArray(IV, s, k + R * j));
-                hi = hi.add(IntVector.fromArray(IV, s, k + R * j + H));
-            }
             long o = hdr + 2L * R * b;
             FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
-            f0 = toFloat(lo).mul(halfLow(w, o)).fma(d, f0);
-            f1 = toFloat(hi).mul(halfHigh(w, o)).fma(d, f1);
+            f0 = FloatVector.fromArray(FV, s, R * b).mul(halfLow(w, o)).fma(d, f0);
+            f1 = FloatVector.fromArray(FV, s, R * b + H).mul(halfHigh(w, o)).fma(d, f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);

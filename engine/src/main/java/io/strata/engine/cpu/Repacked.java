@@ -24,7 +24,8 @@ import static io.strata.engine.cpu.Dequant.u8;
  * <ul>
  *   <li>Q4_0: header per block: R f16 scales. Values: per block 8 "nibble vectors" of R 16-bit lanes, vector t holding
  *       columns 4t..4t+3 of each lane's row as four nibbles (bits 4j..4j+3 = column 4t+j). Same size as ggml's.</li>
- *   <li>Q8_0: header per block: R f16 scales. Values: per block 32 columns of R int8. Same size as ggml's.</li>
+ *   <li>Q8_0: header per block: R f16 scales. Values: per block 32 columns of R int8, in row order (rows 0..R-1, not
+ *       the lane order). Same size as ggml's.</li>
  *   <li>Q4_K: header per super-block: R f16 d, R f16 dmin, 8 x R 6-bit scales and 8 x R mins as bytes (each R bytes:
  *       rows 0..R/2-1 then R/2..R-1). Values: per super-block 64 nibble vectors as in Q4_0. 148 bytes per row and
  *       super-block instead of ggml's 144.</li>
@@ -192,8 +193,10 @@ public final class Repacked {
             for (int lane = 0; lane < R; lane++) {
                 int r = rowOf(g, lane);
                 data.set(I16, o + 2L * R * b + 2L * lane, r < 0 ? 0 : s().get(I16, src(r, b)));
+                // Column bytes in row order (not lane order): the kernel converts R/2 bytes at a time to floats.
+                int row = (lane & 1) == 0 ? lane >>> 1 : R / 2 + (lane >>> 1);
                 for (int e = 0; e < 32; e++) {
-                    data.set(I8, v + 32L * R * b + (long) R * e + lane, r < 0 ? 0 : s().get(I8, src(r, b) + 2 + e));
+                    data.set(I8, v + 32L * R * b + (long) R * e + row, r < 0 ? 0 : s().get(I8, src(r, b) + 2 + e));
                 }
             }
         }
