@@ -44,7 +44,7 @@ function renderStages(s) {
     cell(tr, String(st.index));
     cell(tr, `${st.first_layer}–${st.end_layer - 1}`);
     cell(tr, st.worker);
-    cell(tr, st.backend);
+    cell(tr, st.backend || '–');
     cell(tr, st.ready ? 'ready' : 'not ready').style.color = st.ready ? 'var(--ok)' : 'var(--bad)';
     cell(tr, bytes(st.weight_bytes));
     cell(tr, bytes(st.kv_bytes));

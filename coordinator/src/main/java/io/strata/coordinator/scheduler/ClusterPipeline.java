@@ -4,9 +4,11 @@ import io.strata.coordinator.Coordinator;
 import io.strata.coordinator.NotReadyException;
 import io.strata.coordinator.Pipeline;
 import io.strata.coordinator.Plan;
+import io.strata.coordinator.WorkerState;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -28,9 +30,12 @@ public final class ClusterPipeline implements PipelineExecutor {
     public List<StageInfo> stages() {
         Plan plan = coordinator.plan();
         if (plan == null) return List.of();
-        boolean ready = coordinator.notReadyReason() == null;
+        Map<String, WorkerState> states = coordinator.workerStates();
         List<StageInfo> out = new ArrayList<>(plan.stages().size());
         for (Plan.Stage s : plan.stages()) {
+            WorkerState st = states.get(s.workerId());
+            boolean ready = st != null && st.phase() == WorkerState.Phase.READY && st.holds(plan.version(), s.first(), s.end());
+            // the backend and process memory are in the workers' records, which the coordinator does not expose yet
             out.add(new StageInfo(s.index(), s.first(), s.end(), s.workerId(), "", ready, s.weightBytes(), s.kvBytes(), 0));
         }
         return out;

@@ -180,9 +180,9 @@ public final class Scheduler implements AutoCloseable {
     private double prefillNanosPerToken = Double.NaN;    // extra stage compute per prompt token
     private double interTokenNanos = Double.NaN;         // gap between tokens of a stream with no prefill in flight
     private double requestSeconds = 1;                    // arrival to finish, for Retry-After
-    private final double[] stageCompute;
-    private final double[] stageQueued;
-    private final long[] stageSteps;
+    private double[] stageCompute = new double[0];   // per stage, grown as stages report (a plan may change)
+    private double[] stageQueued = new double[0];
+    private long[] stageSteps = new long[0];
     private final long[] tokenBuckets = new long[10];     // generated tokens per second, ring of the last 10 s
     private long tokenBucketSecond;
 
@@ -221,12 +221,6 @@ public final class Scheduler implements AutoCloseable {
     public Scheduler(PipelineExecutor pipeline, Config config) {
         this.pipeline = pipeline;
         this.config = config;
-        int stages = pipeline.stages().size();
-        stageCompute = new double[stages];
-        stageQueued = new double[stages];
-        stageSteps = new long[stages];
-        Arrays.fill(stageCompute, Double.NaN);
-        Arrays.fill(stageQueued, Double.NaN);
         loop = new Thread(this::run, "scheduler");
         loop.setDaemon(true);
         loop.start();
@@ -577,6 +571,7 @@ public final class Scheduler implements AutoCloseable {
         long work = 0;
         for (StageTime t : r.timings()) {
             work += t.computeNanos();
+            if (t.stage() >= stageCompute.length && t.stage() < 1024) growStages(t.stage() + 1);
             if (t.stage() >= 0 && t.stage() < stageCompute.length) {
                 stageCompute[t.stage()] = ewma(stageCompute[t.stage()], t.computeNanos());
                 stageQueued[t.stage()] = ewma(stageQueued[t.stage()], t.queuedNanos());
@@ -589,6 +584,15 @@ public final class Scheduler implements AutoCloseable {
             double decodePart = p.decodeRows() > 0 && !Double.isNaN(decodeStepWorkNanos) ? decodeStepWorkNanos : 0;
             prefillNanosPerToken = ewma(prefillNanosPerToken, Math.max(0, work - decodePart) / p.prefillTokens());
         }
+    }
+
+    private void growStages(int n) {
+        int old = stageCompute.length;
+        stageCompute = Arrays.copyOf(stageCompute, n);
+        stageQueued = Arrays.copyOf(stageQueued, n);
+        stageSteps = Arrays.copyOf(stageSteps, n);
+        Arrays.fill(stageCompute, old, n, Double.NaN);
+        Arrays.fill(stageQueued, old, n, Double.NaN);
     }
 
     private void countToken(long now) {

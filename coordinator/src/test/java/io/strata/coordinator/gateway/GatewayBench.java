@@ -372,6 +372,8 @@ public final class GatewayBench {
         }
         v.set("inter_token_ms", st.get("scheduler").get("inter_token_ms"));
         v.set("prefill_ms_per_token", st.get("scheduler").get("prefill_ms_per_token"));
+        v.set("server_itl_p50_ms", st.get("latency").get("itl_p50_ms"));
+        v.set("server_itl_p99_ms", st.get("latency").get("itl_p99_ms"));
         return v;
     }
 
