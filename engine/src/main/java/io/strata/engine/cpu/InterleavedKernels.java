@@ -324,8 +324,8 @@ final class InterleavedKernels {
                     .sub((short) (8 * xsum[xb + b]));
             long o = hdr + 2L * R * b;
             FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
-            f0 = toFloat(low(t)).mul(halfLow(w, o)).fma(d, f0);
-            f1 = toFloat(high(t)).mul(halfHigh(w, o)).fma(d, f1);
+            f0 = toFloat(low(t)).fma(halfLow(w, o).mul(d), f0);
+            f1 = toFloat(high(t)).fma(halfHigh(w, o).mul(d), f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
@@ -336,8 +336,8 @@ final class InterleavedKernels {
         for (int b = 0; b < nb; b++) {
             long o = hdr + 2L * R * b;
             FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
-            f0 = FloatVector.fromArray(FV, s, R * b).mul(halfLow(w, o)).fma(d, f0);
-            f1 = FloatVector.fromArray(FV, s, R * b + H).mul(halfHigh(w, o)).fma(d, f1);
+            f0 = FloatVector.fromArray(FV, s, R * b).fma(halfLow(w, o).mul(d), f0);
+            f1 = FloatVector.fromArray(FV, s, R * b + H).fma(halfHigh(w, o).mul(d), f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
@@ -378,12 +378,13 @@ final class InterleavedKernels {
             long o = hdr + 20L * R * sb;
             int k = 2 * R * sb;
             FloatVector d = FloatVector.broadcast(FV, xd[xb + sb]);
-            FloatVector v0 = toFloat(IntVector.fromArray(IV, s32, k)).mul(halfLow(w, o))
-                    .sub(toFloat(IntVector.fromArray(IV, s32, k + R)).mul(halfLow(w, o + 2L * R)));
-            FloatVector v1 = toFloat(IntVector.fromArray(IV, s32, k + H)).mul(halfHigh(w, o))
-                    .sub(toFloat(IntVector.fromArray(IV, s32, k + R + H)).mul(halfHigh(w, o + 2L * R)));
-            f0 = v0.fma(d, f0);
-            f1 = v1.fma(d, f1);
+            // As ggml: d = d_x * d_w, dmin = d_x * dmin_w; acc += d * sums - dmin * mins.
+            FloatVector v0 = toFloat(IntVector.fromArray(IV, s32, k)).mul(halfLow(w, o).mul(d))
+                    .sub(toFloat(IntVector.fromArray(IV, s32, k + R)).mul(halfLow(w, o + 2L * R).mul(d)));
+            FloatVector v1 = toFloat(IntVector.fromArray(IV, s32, k + H)).mul(halfHigh(w, o).mul(d))
+                    .sub(toFloat(IntVector.fromArray(IV, s32, k + R + H)).mul(halfHigh(w, o + 2L * R).mul(d)));
+            f0 = f0.add(v0);
+            f1 = f1.add(v1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
@@ -402,8 +403,8 @@ final class InterleavedKernels {
                 a1 = a1.add(high(t).add(high(u)).mul(bytes(w, so + H)));
             }
             FloatVector d = FloatVector.broadcast(FV, xd[xb + sb]);
-            f0 = toFloat(a0).mul(halfLow(w, o)).fma(d, f0);
-            f1 = toFloat(a1).mul(halfHigh(w, o)).fma(d, f1);
+            f0 = toFloat(a0).fma(halfLow(w, o).mul(d), f0);
+            f1 = toFloat(a1).fma(halfHigh(w, o).mul(d), f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);

@@ -78,7 +78,7 @@ public final class KernelBench {
                 double[] rates = new double[SHAPES.length];
                 for (int s = 0; s < SHAPES.length; s++) {
                     int rows = SHAPES[s][1];
-                    if (hot) rows = (int) Math.min(rows, (512 << 10) / type.byteSize(SHAPES[s][0]) / 32 * 32);
+                    if (hot) rows = (int) Math.min(rows, Math.max(32, (512 << 10) / type.byteSize(SHAPES[s][0]) / 32 * 32));
                     rates[s] = time(mm, type, SHAPES[s][0], rows, n, seconds, dir, prepare, hot);
                 }
                 gbps.put(type, rates);

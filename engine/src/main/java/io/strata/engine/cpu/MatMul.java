@@ -3,6 +3,7 @@ package io.strata.engine.cpu;
 import io.strata.engine.tensor.GgmlType;
 import io.strata.engine.tensor.Tensor;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
@@ -37,11 +38,19 @@ public final class MatMul implements AutoCloseable {
     /** True when the scalar kernels are forced ({@code -Dstrata.kernels=scalar}) or vectors are not available. */
     public static final boolean SCALAR = "scalar".equals(System.getProperty("strata.kernels")) || !VectorKernels.SUPPORTED;
 
+    /**
+     * {@code -Dstrata.cpu.interleave=true}: every quantized weight of an interleavable type is {@link #prepare}d the
+     * first time it is multiplied, into memory this {@code MatMul} owns (freed by {@link #close}). Off by default:
+     * the copy doubles the resident weight bytes, and weights are meant to stay in the file map.
+     */
+    public static final boolean AUTO_INTERLEAVE = Boolean.getBoolean("strata.cpu.interleave");
+
     private static final int SPIN = 20_000;
 
     private final int threads;
     private final Worker[] workers;
     private final Map<Tensor, Repacked> prepared = new IdentityHashMap<>();
+    private Arena autoArena;
     private final InterleavedKernels.Scratch[] scratch;
     private final AtomicInteger pending = new AtomicInteger();
     private volatile int epoch;
@@ -149,6 +158,10 @@ public final class MatMul implements AutoCloseable {
         jobCache = cache;
         jobOut = out;
         jobScalar = scalar || !VectorKernels.SUPPORTED;
+        if (AUTO_INTERLEAVE && !jobScalar && Repacked.supports(type) && !prepared.containsKey(w)) {
+            if (autoArena == null) autoArena = Arena.ofShared();
+            if (!prepare(w, autoArena)) prepared.put(w, null); // declined (non-finite scales): do not look again
+        }
         jobPacked = jobScalar ? null : prepared.get(w);
         if (jobPacked != null) {
             if (activationOf(type) == GgmlType.Q8_0) cache.telescopeQ8_0();
@@ -266,6 +279,11 @@ public final class MatMul implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 return;
             }
+        }
+        prepared.clear();
+        if (autoArena != null) {
+            autoArena.close();
+            autoArena = null;
         }
     }
 
