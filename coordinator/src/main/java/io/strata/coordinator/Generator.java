@@ -49,9 +49,10 @@ public final class Generator implements AutoCloseable {
      * @param logits     per sampled token, the logits it was sampled from (when asked)
      * @param stepNanos  round trip of each decode step (benchmarks)
      * @param computeNanos stages' compute of each decode step
+     * @param queuedNanos  time the step waited at the stages before their compute began (wake-ups, queues)
      */
     public record Result(int[] tokens, String finishReason, long timeToFirstTokenNanos, long totalNanos, List<float[]> logits,
-                         long[] stepNanos, long[] computeNanos) {
+                         long[] stepNanos, long[] computeNanos, long[] queuedNanos) {
     }
 
     private record Job(Request request, Listener listener, CompletableFuture<Result> result, long submitted) {
@@ -137,6 +138,7 @@ public final class Generator implements AutoCloseable {
         final List<float[]> logits = new ArrayList<>();
         final List<Long> steps = new ArrayList<>();
         final List<Long> compute = new ArrayList<>();
+        final List<Long> queued = new ArrayList<>();
         int prefilled;
         int position;
         int last = -1;
@@ -203,6 +205,9 @@ public final class Generator implements AutoCloseable {
                     s.position++;
                     s.steps.add(res.roundTripNanos());
                     s.compute.add(res.computeNanos());
+                    long q = 0;
+                    for (Pipeline.StageTime t : res.timings()) q += t.queuedNanos();
+                    s.queued.add(q);
                     accept(s, res, false);
                 }
             }
@@ -223,7 +228,8 @@ public final class Generator implements AutoCloseable {
             int[] toks = s.tokens.stream().mapToInt(Integer::intValue).toArray();
             s.job.result().complete(new Result(toks, s.finish, s.firstToken - s.job.submitted(), now - s.job.submitted(),
                     s.job.request().returnLogits() ? List.copyOf(s.logits) : List.of(),
-                    s.steps.stream().mapToLong(Long::longValue).toArray(), s.compute.stream().mapToLong(Long::longValue).toArray()));
+                    s.steps.stream().mapToLong(Long::longValue).toArray(), s.compute.stream().mapToLong(Long::longValue).toArray(),
+                    s.queued.stream().mapToLong(Long::longValue).toArray()));
         }
     }
 

@@ -39,7 +39,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>h = (TPOT(N) − TPOT(1)) / (N − 1), and the same on the network part alone.</li>
  * </ul>
  * Usage: {@code java -cp ... io.strata.ops.cluster.ClusterBench MODEL [maxStages=4] [tokens=64] [reps=3] [java-opts]}.
- * Prints one JSON object per split and a summary.
+ * Prints one JSON object per split; {@code stage_wait_ms} is the part of the network figure the steps spent waiting at
+ * the stages before their compute began (thread wake-ups and queues, not the wire).
  */
 public final class ClusterBench {
     private ClusterBench() {
@@ -107,11 +108,13 @@ public final class ClusterBench {
                     g.generate(Generator.Request.greedy(prompt, Math.min(16, tokens)), null);  // warm-up: JIT and page-in
                     List<Long> rtt = new ArrayList<>();
                     List<Long> net = new ArrayList<>();
+                    List<Long> queued = new ArrayList<>();
                     for (int rep = 0; rep < reps; rep++) {
                         Generator.Result r = g.generate(Generator.Request.greedy(prompt, tokens), null);
                         for (int i = 0; i < r.stepNanos().length; i++) {
                             rtt.add(r.stepNanos()[i]);
                             net.add(r.stepNanos()[i] - r.computeNanos()[i]);
+                            queued.add(r.queuedNanos()[i]);
                         }
                     }
                     double tpot = median(rtt) / 1e6;
@@ -123,11 +126,12 @@ public final class ClusterBench {
                     String load = loads(c, plan);
                     String row = String.format(Locale.ROOT,
                             "{\"stages\":%d,\"steps\":%d,\"tpot_ms\":%.3f,\"tpot_p10_ms\":%.3f,\"tpot_p90_ms\":%.3f,\"network_ms\":%.3f,"
-                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"loads\":[%s]}",
-                            n, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6,
+                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"loads\":[%s]}",
+                            n, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6, median(queued) / 1e6,
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (tpot - tpot1) / (n - 1)),
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (nett - net1) / (n - 1)), load);
                     System.out.println(row);
+                    System.out.flush();
                     summary.add(row);
                 }
             }
