@@ -86,6 +86,7 @@ public final class ClusterBench {
             long version = 0;
             double tpot1 = 0;
             double net1 = 0;
+            double netP10First = 0;
             List<String> summary = new ArrayList<>();
             for (int n = 1; n <= maxStages; n++) {
                 // An even split over the first n workers, stored as the plan the coordinator takes over.
@@ -119,17 +120,21 @@ public final class ClusterBench {
                     }
                     double tpot = median(rtt) / 1e6;
                     double nett = median(net) / 1e6;
+                    double netP10 = pct(net, 10) / 1e6;
                     if (n == 1) {
                         tpot1 = tpot;
                         net1 = nett;
+                        netP10First = netP10;
                     }
                     String load = loads(c, plan);
                     String row = String.format(Locale.ROOT,
                             "{\"stages\":%d,\"steps\":%d,\"tpot_ms\":%.3f,\"tpot_p10_ms\":%.3f,\"tpot_p90_ms\":%.3f,\"network_ms\":%.3f,"
-                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"loads\":[%s]}",
+                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"h_network_p10_ms\":%s,\"loadavg\":%.2f,\"loads\":[%s]}",
                             n, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6, median(queued) / 1e6,
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (tpot - tpot1) / (n - 1)),
-                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (nett - net1) / (n - 1)), load);
+                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (nett - net1) / (n - 1)),
+                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (netP10 - netP10First) / (n - 1)),
+                            java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), load);
                     System.out.println(row);
                     System.out.flush();
                     summary.add(row);
