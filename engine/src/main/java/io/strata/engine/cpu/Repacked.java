@@ -8,7 +8,6 @@ import java.lang.foreign.SegmentAllocator;
 
 import static io.strata.engine.cpu.Dequant.I16;
 import static io.strata.engine.cpu.Dequant.I8;
-import static io.strata.engine.cpu.Dequant.u8;
 
 /**
  * A weight matrix rewritten into the row-interleaved layouts of {@link InterleavedKernels}: rows are taken {@link #R}
@@ -104,15 +103,7 @@ public final class Repacked {
         long gb = groupBytes(w.type(), w.cols());
         MemorySegment dst = alloc.allocate(gb * ((w.rows() + R - 1) / R), 64);
         Repacked p = new Repacked(w, gb, dst);
-        for (int g = 0; g < p.groups; g++) {
-            switch (w.type()) {
-                case Q4_0 -> p.packQ4_0(g);
-                case Q8_0 -> p.packQ8_0(g);
-                case Q4_K -> p.packQ4_K(g);
-                case Q6_K -> p.packQ6_K(g);
-                default -> throw new AssertionError();
-            }
-        }
+        p.pack();
         return p;
     }
 
@@ -135,140 +126,169 @@ public final class Repacked {
         return true;
     }
 
-    /** The row held by lane {@code lane} of group {@code g}, or -1 for a padding row. */
-    int rowOf(int g, int lane) {
-        int r = R * g + ((lane & 1) == 0 ? lane >>> 1 : R / 2 + (lane >>> 1));
-        return r < rows ? r : -1;
+
+    // ---- packing: per group, rows are copied to the heap, decoded to one byte per value, and the group is assembled
+    // in a heap buffer, then copied out (array code, a few nanoseconds per value). ----
+
+    private void pack() {
+        int rb = Math.toIntExact(source.rowBytes());
+        byte[] rowsBuf = new byte[R * rb];
+        byte[] vals = new byte[R * cols];
+        byte[] out = new byte[Math.toIntExact(groupBytes)];
+        for (int g = 0; g < groups; g++) {
+            java.util.Arrays.fill(rowsBuf, (byte) 0);
+            for (int k = 0; k < R; k++) {
+                int r = R * g + k;
+                if (r < rows) MemorySegment.copy(source.data(), I8, r * source.rowBytes(), rowsBuf, k * rb, rb);
+                decode(rowsBuf, k * rb, vals, k * cols);
+            }
+            switch (type) {
+                case Q4_0 -> assembleQ4_0(rowsBuf, rb, vals, out);
+                case Q8_0 -> assembleQ8_0(rowsBuf, rb, vals, out);
+                case Q4_K -> assembleQ4_K(rowsBuf, rb, vals, out);
+                case Q6_K -> assembleQ6_K(rowsBuf, rb, vals, out);
+                default -> throw new AssertionError();
+            }
+            MemorySegment.copy(out, 0, data, I8, g * groupBytes, out.length);
+        }
     }
 
-    /** Byte offset of row {@code r}'s block {@code b} in the source. */
-    private long src(int r, int b) {
-        return r * source.rowBytes() + (long) b * type.typeSize;
+    /** The raw quantized values of one row (nibbles 0..15, Q8_0 int8, Q6_K 0..63), one byte each, in column order. */
+    private void decode(byte[] row, int ro, byte[] vals, int vo) {
+        switch (type) {
+            case Q4_0 -> {
+                for (int b = 0; b < cols / 32; b++) {
+                    for (int j = 0; j < 16; j++) {
+                        int q = row[ro + 18 * b + 2 + j] & 0xFF;
+                        vals[vo + 32 * b + j] = (byte) (q & 0xF);
+                        vals[vo + 32 * b + 16 + j] = (byte) (q >>> 4);
+                    }
+                }
+            }
+            case Q8_0 -> {
+                for (int b = 0; b < cols / 32; b++) System.arraycopy(row, ro + 34 * b + 2, vals, vo + 32 * b, 32);
+            }
+            case Q4_K -> {
+                for (int sb = 0; sb < cols / 256; sb++) {
+                    for (int i = 0; i < 4; i++) {
+                        for (int l = 0; l < 32; l++) {
+                            int q = row[ro + 144 * sb + 16 + 32 * i + l] & 0xFF;
+                            vals[vo + 256 * sb + 64 * i + l] = (byte) (q & 0xF);
+                            vals[vo + 256 * sb + 64 * i + 32 + l] = (byte) (q >>> 4);
+                        }
+                    }
+                }
+            }
+            case Q6_K -> {
+                for (int sb = 0; sb < cols / 256; sb++) {
+                    int o = ro + 210 * sb;
+                    for (int half = 0; half < 2; half++) {
+                        for (int l = 0; l < 32; l++) {
+                            int a = row[o + 64 * half + l] & 0xFF, b = row[o + 64 * half + 32 + l] & 0xFF;
+                            int h = row[o + 128 + 32 * half + l] & 0xFF;
+                            int e = vo + 256 * sb + 128 * half + l;
+                            vals[e] = (byte) ((a & 0xF) | ((h & 3) << 4));
+                            vals[e + 32] = (byte) ((b & 0xF) | (((h >>> 2) & 3) << 4));
+                            vals[e + 64] = (byte) ((a >>> 4) | (((h >>> 4) & 3) << 4));
+                            vals[e + 96] = (byte) ((b >>> 4) | (((h >>> 6) & 3) << 4));
+                        }
+                    }
+                }
+            }
+            default -> throw new AssertionError();
+        }
     }
 
-    private MemorySegment s() {
-        return source.data();
+    /** The row (0..R-1 within its group) lane {@code lane} holds. */
+    private static int laneRow(int lane) {
+        return (lane & 1) == 0 ? lane >>> 1 : R / 2 + (lane >>> 1);
     }
 
-    /** Writes the four nibbles (columns c..c+3 of each lane's row) of one nibble vector at {@code at}. */
-    private interface Nibble {
-        int q(int r, int c);
+    private static void putShort(byte[] b, int o, int v) {
+        b[o] = (byte) v;
+        b[o + 1] = (byte) (v >>> 8);
     }
 
-    private void nibbleVector(long at, int g, int c, Nibble q) {
+    /** Per lane, the f16 at offset {@code off} of its row's block {@code b} (blocks of {@code bytes}), to {@code out[at..]}. */
+    private static void halves(byte[] rows, int rb, int b, int bytes, int off, byte[] out, int at) {
         for (int lane = 0; lane < R; lane++) {
-            int r = rowOf(g, lane);
-            int v = 0;
-            if (r >= 0) {
-                for (int j = 0; j < 4; j++) v |= q.q(r, c + j) << (4 * j);
-            }
-            data.set(I16, at + 2L * lane, (short) v);
+            int src = laneRow(lane) * rb + b * bytes + off;
+            out[at + 2 * lane] = rows[src];
+            out[at + 2 * lane + 1] = rows[src + 1];
         }
     }
 
-    private void packQ4_0(int g) {
+    /** A nibble vector: per lane, the low 4 bits of columns c..c+3 of its row as four nibbles. */
+    private void nibbles(byte[] vals, int c, byte[] out, int at) {
+        for (int lane = 0; lane < R; lane++) {
+            int vo = laneRow(lane) * cols + c;
+            putShort(out, at + 2 * lane, (vals[vo] & 0xF) | ((vals[vo + 1] & 0xF) << 4) | ((vals[vo + 2] & 0xF) << 8)
+                    | ((vals[vo + 3] & 0xF) << 12));
+        }
+    }
+
+    private void assembleQ4_0(byte[] rows, int rb, byte[] vals, byte[] out) {
         int nb = cols / 32;
-        long o = g * groupBytes;
-        long v = o + 2L * R * nb;
+        int v = 2 * R * nb;
         for (int b = 0; b < nb; b++) {
-            for (int lane = 0; lane < R; lane++) {
-                int r = rowOf(g, lane);
-                data.set(I16, o + 2L * R * b + 2L * lane, r < 0 ? 0 : s().get(I16, src(r, b)));
-            }
-            final int blk = b;
-            for (int t = 0; t < 8; t++) {
-                nibbleVector(v + 16L * R * b + 2L * R * t, g, 4 * t, (r, e) -> {
-                    int q = u8(s(), src(r, blk) + 2 + (e & 15));
-                    return e < 16 ? q & 0xF : q >>> 4;
-                });
-            }
+            halves(rows, rb, b, 18, 0, out, 2 * R * b);
+            for (int t = 0; t < 8; t++) nibbles(vals, 32 * b + 4 * t, out, v + 16 * R * b + 2 * R * t);
         }
     }
 
-    private void packQ8_0(int g) {
+    private void assembleQ8_0(byte[] rows, int rb, byte[] vals, byte[] out) {
         int nb = cols / 32;
-        long o = g * groupBytes;
-        long v = o + 2L * R * nb;
+        int v = 2 * R * nb;
         for (int b = 0; b < nb; b++) {
-            for (int lane = 0; lane < R; lane++) {
-                int r = rowOf(g, lane);
-                data.set(I16, o + 2L * R * b + 2L * lane, r < 0 ? 0 : s().get(I16, src(r, b)));
-                // Column bytes in row order (not lane order): the kernel converts R/2 bytes at a time to floats.
-                int row = (lane & 1) == 0 ? lane >>> 1 : R / 2 + (lane >>> 1);
-                for (int e = 0; e < 32; e++) {
-                    data.set(I8, v + 32L * R * b + (long) R * e + row, r < 0 ? 0 : s().get(I8, src(r, b) + 2 + e));
-                }
+            halves(rows, rb, b, 34, 0, out, 2 * R * b);
+            // Column bytes in row order (not lane order): the kernel converts R/2 bytes at a time to floats.
+            for (int e = 0; e < 32; e++) {
+                for (int row = 0; row < R; row++) out[v + 32 * R * b + R * e + row] = vals[row * cols + 32 * b + e];
             }
         }
     }
 
-    private void packQ4_K(int g) {
+    private void assembleQ4_K(byte[] rows, int rb, byte[] vals, byte[] out) {
         int ns = cols / 256;
-        long base = g * groupBytes;
-        long v = base + 20L * R * ns;
+        int v = 20 * R * ns;
         int h = R / 2;
+        MemorySegment rs = MemorySegment.ofArray(rows);
         for (int sb = 0; sb < ns; sb++) {
-            long o = base + 20L * R * sb;
+            int o = 20 * R * sb;
+            halves(rows, rb, sb, 144, 0, out, o);
+            halves(rows, rb, sb, 144, 2, out, o + 2 * R);
             for (int lane = 0; lane < R; lane++) {
-                int r = rowOf(g, lane);
-                long so = r < 0 ? 0 : src(r, sb);
-                data.set(I16, o + 2L * lane, r < 0 ? 0 : s().get(I16, so));
-                data.set(I16, o + 2L * R + 2L * lane, r < 0 ? 0 : s().get(I16, so + 2));
                 int half = lane & 1, k = lane >>> 1; // row k of half `half`
+                long so = (long) laneRow(lane) * rb + 144L * sb + 4;
                 for (int j = 0; j < 8; j++) {
-                    long at = o + 4L * R + (long) R * j + (long) h * half + k;
-                    data.set(I8, at, (byte) (r < 0 ? 0 : Dequant.kScale(s(), so + 4, j)));
-                    data.set(I8, at + 8L * R, (byte) (r < 0 ? 0 : Dequant.kMin(s(), so + 4, j)));
+                    out[o + 4 * R + R * j + h * half + k] = (byte) Dequant.kScale(rs, so, j);
+                    out[o + 12 * R + R * j + h * half + k] = (byte) Dequant.kMin(rs, so, j);
                 }
             }
-            final int blk = sb;
-            for (int t = 0; t < 64; t++) {
-                nibbleVector(v + 128L * R * sb + 2L * R * t, g, 4 * t, (r, e) -> {
-                    int j = e / 32, l = e % 32;
-                    int q = u8(s(), src(r, blk) + 16 + 32 * (j / 2) + l);
-                    return (j & 1) == 0 ? q & 0xF : q >>> 4;
-                });
-            }
+            for (int t = 0; t < 64; t++) nibbles(vals, 256 * sb + 4 * t, out, v + 128 * R * sb + 2 * R * t);
         }
     }
 
-    /** The 6-bit value (0..63) of element {@code e} of the Q6_K block at {@code o}. */
-    static int q6(MemorySegment s, long o, int e) {
-        int half = e / 128, k = (e % 128) / 32, l = e % 32;
-        int lo = (u8(s, o + 64L * half + l + 32 * (k & 1)) >>> (4 * (k >>> 1))) & 0xF;
-        int hi = (u8(s, o + 128 + 32L * half + l) >>> (2 * k)) & 3;
-        return lo | (hi << 4);
-    }
-
-    private void packQ6_K(int g) {
+    private void assembleQ6_K(byte[] rows, int rb, byte[] vals, byte[] out) {
         int ns = cols / 256;
-        long base = g * groupBytes;
-        long lo = base + 18L * R * ns;
-        long hi = lo + 128L * R * ns;
+        int lo = 18 * R * ns, hi = lo + 128 * R * ns;
         int h = R / 2;
         for (int sb = 0; sb < ns; sb++) {
-            long o = base + 18L * R * sb;
+            int o = 18 * R * sb;
+            halves(rows, rb, sb, 210, 208, out, o);
             for (int lane = 0; lane < R; lane++) {
-                int r = rowOf(g, lane);
-                long so = r < 0 ? 0 : src(r, sb);
-                data.set(I16, o + 2L * lane, r < 0 ? 0 : s().get(I16, so + 208));
                 int half = lane & 1, k = lane >>> 1;
-                for (int j = 0; j < 16; j++) {
-                    data.set(I8, o + 2L * R + (long) R * j + (long) h * half + k, r < 0 ? 0 : s().get(I8, so + 192 + j));
-                }
+                int so = laneRow(lane) * rb + 210 * sb + 192;
+                for (int j = 0; j < 16; j++) out[o + 2 * R + R * j + h * half + k] = rows[so + j];
             }
-            final int blk = sb;
-            for (int t = 0; t < 64; t++) {
-                nibbleVector(lo + 128L * R * sb + 2L * R * t, g, 4 * t, (r, e) -> q6(s(), src(r, blk), e) & 0xF);
-            }
+            // Low 4 bits: nibble vectors of 4 columns; high 2 bits: vectors of 8 columns as 2-bit fields.
+            for (int t = 0; t < 64; t++) nibbles(vals, 256 * sb + 4 * t, out, lo + 128 * R * sb + 2 * R * t);
             for (int t = 0; t < 32; t++) {
                 for (int lane = 0; lane < R; lane++) {
-                    int r = rowOf(g, lane);
-                    int val = 0;
-                    if (r >= 0) {
-                        for (int j = 0; j < 8; j++) val |= (q6(s(), src(r, blk), 8 * t + j) >>> 4) << (2 * j);
-                    }
-                    data.set(I16, hi + 64L * R * sb + 2L * R * t + 2L * lane, (short) val);
+                    int vo = laneRow(lane) * cols + 256 * sb + 8 * t;
+                    int bits = 0;
+                    for (int j = 0; j < 8; j++) bits |= ((vals[vo + j] >>> 4) & 3) << (2 * j);
+                    putShort(out, hi + 64 * R * sb + 2 * R * t + 2 * lane, bits);
                 }
             }
         }
