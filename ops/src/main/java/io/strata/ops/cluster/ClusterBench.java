@@ -43,6 +43,9 @@ import java.util.concurrent.TimeUnit;
  * the stages before their compute began (thread wake-ups and queues, not the wire).
  */
 public final class ClusterBench {
+    private static final int EMPTY_WARMUP = 3000;
+    private static final int EMPTY_MEASURED = 2000;
+
     private ClusterBench() {
     }
 
@@ -87,6 +90,7 @@ public final class ClusterBench {
             double tpot1 = 0;
             double net1 = 0;
             double netP10First = 0;
+            double transport1 = 0;
             List<String> summary = new ArrayList<>();
             for (int n = 1; n <= maxStages; n++) {
                 // An even split over the first n workers, stored as the plan the coordinator takes over.
@@ -107,6 +111,14 @@ public final class ClusterBench {
                     c.awaitReady(Duration.ofMinutes(10));
                     int[] prompt = new SplittableRandom(7).ints(16, 0, cfg.vocab()).toArray();
                     g.generate(Generator.Request.greedy(prompt, Math.min(16, tokens)), null);  // warm-up: JIT and page-in
+                    // Empty steps (no rows) travel the whole pipeline without compute: they warm up the transport's
+                    // code (a few dozen decode steps of a big model would leave it interpreted) and measure it alone.
+                    var p = c.pipeline();
+                    for (int i = 0; i < EMPTY_WARMUP; i++) p.submit(List.of()).get(30, TimeUnit.SECONDS);
+                    List<Long> empty = new ArrayList<>();
+                    for (int i = 0; i < EMPTY_MEASURED; i++) empty.add(p.submit(List.of()).get(30, TimeUnit.SECONDS).roundTripNanos());
+                    double transport = median(empty) / 1e6;
+                    double transportP10 = pct(empty, 10) / 1e6;
                     List<Long> rtt = new ArrayList<>();
                     List<Long> net = new ArrayList<>();
                     List<Long> queued = new ArrayList<>();
@@ -125,15 +137,18 @@ public final class ClusterBench {
                         tpot1 = tpot;
                         net1 = nett;
                         netP10First = netP10;
+                        transport1 = transport;
                     }
                     String load = loads(c, plan);
                     String row = String.format(Locale.ROOT,
                             "{\"stages\":%d,\"steps\":%d,\"tpot_ms\":%.3f,\"tpot_p10_ms\":%.3f,\"tpot_p90_ms\":%.3f,\"network_ms\":%.3f,"
-                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"h_network_p10_ms\":%s,\"loadavg\":%.2f,\"loads\":[%s]}",
+                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"h_network_p10_ms\":%s,\"empty_step_ms\":%.3f,\"empty_step_p10_ms\":%.3f,\"h_empty_ms\":%s,\"loadavg\":%.2f,\"loads\":[%s]}",
                             n, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6, median(queued) / 1e6,
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (tpot - tpot1) / (n - 1)),
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (nett - net1) / (n - 1)),
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (netP10 - netP10First) / (n - 1)),
+                            transport, transportP10,
+                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (transport - transport1) / (n - 1)),
                             java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), load);
                     System.out.println(row);
                     System.out.flush();
