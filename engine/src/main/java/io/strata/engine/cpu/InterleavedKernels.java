@@ -68,8 +68,11 @@ final class InterleavedKernels {
     static final class Scratch {
         final short[] s16 = new short[CHUNK / 8 * R];
         final short[] s16b = new short[CHUNK / 8 * R];
-        final int[] s32 = new int[CHUNK / 256 * 2 * R];
+        final int[] s32 = new int[CHUNK / 32 * R];
         final float[] f32 = new float[CHUNK / 32 * R];
+        /** Per-row f32 scales of one chunk (Q4_K: d; its dmin in fs2). */
+        final float[] fs = new float[CHUNK / 32 * R];
+        final float[] fs2 = new float[CHUNK / 256 * R];
         float[] acc = new float[2 * R];
         /** A heap copy of one weight row, and its unpacked values, for the row-major kernels. */
         byte[] row = new byte[0];
@@ -103,16 +106,21 @@ final class InterleavedKernels {
                             long v = base + 2L * R * (cols / 32) + 16L * R * (c0 / 32);
                             if (pair) {
                                 nibbleSums2(w, v, v + gb, cw / 8, a.q8y, xo, sc.s16, sc.s16b);
-                                scaleQ4_0(w, hdr + gb, cw / 32, sc.s16b, a.q8sum, a.q8d, xo / 32, acc, a2);
+                                q4_0Ints(cw / 32, sc.s16b, a.q8sum, xo / 32, sc.s32);
+                                halvesToFloats(w, hdr + gb, 2L * R, cw / 32, sc.fs, 0);
+                                blockFloats(cw / 32, sc.s32, sc.fs, a.q8d, xo / 32, acc, a2);
                             } else {
                                 nibbleSums(w, v, cw / 8, a.q8y, xo, sc.s16);
                             }
-                            scaleQ4_0(w, hdr, cw / 32, sc.s16, a.q8sum, a.q8d, xo / 32, acc, a1);
+                            q4_0Ints(cw / 32, sc.s16, a.q8sum, xo / 32, sc.s32);
+                            halvesToFloats(w, hdr, 2L * R, cw / 32, sc.fs, 0);
+                            blockFloats(cw / 32, sc.s32, sc.fs, a.q8d, xo / 32, acc, a1);
                         }
                         case Q8_0 -> {
                             int nb = cols / 32;
                             floatSumsQ8_0(w, base + 2L * R * nb + 32L * R * (c0 / 32), cw / 32, a.q8f, xo, sc.f32);
-                            scaleQ8_0(w, base + 2L * R * (c0 / 32), cw / 32, sc.f32, a.q8d, xo / 32, acc, a1);
+                            halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
+                            blockFloatSums(cw / 32, sc.f32, sc.fs, a.q8d, xo / 32, acc, a1);
                         }
                         case Q4_K -> {
                             long hdr = base + 20L * R * (c0 / 256);
@@ -120,12 +128,16 @@ final class InterleavedKernels {
                             if (pair) {
                                 nibbleSums2(w, v, v + gb, cw / 8, a.qky, xo, sc.s16, sc.s16b);
                                 q4KInts(w, hdr + gb, cw / 256, sc.s16b, a.qkSum, xo / 256, sc.s32);
-                                q4KFloats(w, hdr + gb, cw / 256, sc.s32, a.qkd, xo / 256, acc, a2);
+                                halvesToFloats(w, hdr + gb, 20L * R, cw / 256, sc.fs, 0);
+                                halvesToFloats(w, hdr + gb + 2L * R, 20L * R, cw / 256, sc.fs2, 0);
+                                q4KFloats(cw / 256, sc.s32, sc.fs, sc.fs2, a.qkd, xo / 256, acc, a2);
                             } else {
                                 nibbleSums(w, v, cw / 8, a.qky, xo, sc.s16);
                             }
                             q4KInts(w, hdr, cw / 256, sc.s16, a.qkSum, xo / 256, sc.s32);
-                            q4KFloats(w, hdr, cw / 256, sc.s32, a.qkd, xo / 256, acc, a1);
+                            halvesToFloats(w, hdr, 20L * R, cw / 256, sc.fs, 0);
+                            halvesToFloats(w, hdr + 2L * R, 20L * R, cw / 256, sc.fs2, 0);
+                            q4KFloats(cw / 256, sc.s32, sc.fs, sc.fs2, a.qkd, xo / 256, acc, a1);
                         }
                         case Q6_K -> {
                             int ns = cols / 256;
@@ -135,12 +147,16 @@ final class InterleavedKernels {
                             if (pair) {
                                 nibbleSums2(w, lo, lo + gb, cw / 8, a.qky, xo, sc.s16, sc.s16b);
                                 q6HighSums(w, hi + gb, cw / 8, a.qkz, a.qkSum8, xo, sc.s16b);
-                                scaleQ6_K(w, hdr + gb, cw / 256, sc.s16b, a.qkd, xo / 256, acc, a2);
+                                q6KInts(w, hdr + gb, cw / 256, sc.s16b, sc.s32);
+                                halvesToFloats(w, hdr + gb, 18L * R, cw / 256, sc.fs, 0);
+                                blockFloats(cw / 256, sc.s32, sc.fs, a.qkd, xo / 256, acc, a2);
                             } else {
                                 nibbleSums(w, lo, cw / 8, a.qky, xo, sc.s16);
                             }
                             q6HighSums(w, hi, cw / 8, a.qkz, a.qkSum8, xo, sc.s16);
-                            scaleQ6_K(w, hdr, cw / 256, sc.s16, a.qkd, xo / 256, acc, a1);
+                            q6KInts(w, hdr, cw / 256, sc.s16, sc.s32);
+                            halvesToFloats(w, hdr, 18L * R, cw / 256, sc.fs, 0);
+                            blockFloats(cw / 256, sc.s32, sc.fs, a.qkd, xo / 256, acc, a1);
                         }
                         default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
                     }
@@ -259,85 +275,76 @@ final class InterleavedKernels {
             for (int e = 0; e < 32; e += 2) {
                 FloatVector xe = FloatVector.broadcast(FV, x[c + e]);
                 FloatVector xf = FloatVector.broadcast(FV, x[c + e + 1]);
-                f0 = bytesToFloat(w, o + (long) R * e).fma(xe, f0);
-                f1 = bytesToFloat(w, o + (long) R * e + H).fma(xe, f1);
-                g0 = bytesToFloat(w, o + (long) R * e + R).fma(xf, g0);
-                g1 = bytesToFloat(w, o + (long) R * e + R + H).fma(xf, g1);
+                long oe = o + (long) R * e;
+                f0 = ((FloatVector) ByteVector.fromMemorySegment(BH, w, oe, LE).convertShape(VectorOperators.B2F, FV, 0)).fma(xe, f0);
+                f1 = ((FloatVector) ByteVector.fromMemorySegment(BH, w, oe + H, LE).convertShape(VectorOperators.B2F, FV, 0)).fma(xe, f1);
+                g0 = ((FloatVector) ByteVector.fromMemorySegment(BH, w, oe + R, LE).convertShape(VectorOperators.B2F, FV, 0)).fma(xf, g0);
+                g1 = ((FloatVector) ByteVector.fromMemorySegment(BH, w, oe + R + H, LE).convertShape(VectorOperators.B2F, FV, 0)).fma(xf, g1);
             }
             f0.add(g0).intoArray(s, R * b);
             f1.add(g1).intoArray(s, R * b + H);
         }
     }
 
-    /** R/2 int8 at {@code o} as floats. */
-    private static FloatVector bytesToFloat(MemorySegment w, long o) {
-        return (FloatVector) ByteVector.fromMemorySegment(BH, w, o, LE).convertShape(VectorOperators.B2F, FV, 0);
-    }
 
 
     // ---- scale passes ----
+    // No helper methods returning vectors here: a helper compiled on its own first can be too big to inline later,
+    // and a vector crossing a call boundary is boxed (a 5x slowdown seen in end-to-end runs). Everything is inline.
 
-    /** The even (rows 0..R/2-1) 16-bit lanes of {@code v} as sign-extended ints. */
-    private static IntVector low(ShortVector v) {
-        return v.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16);
-    }
-
-    /** The odd (rows R/2..R-1) 16-bit lanes of {@code v} as sign-extended ints. */
-    private static IntVector high(ShortVector v) {
-        return v.reinterpretAsInts().lanewise(ASHR, 16);
-    }
-
-    private static FloatVector toFloat(IntVector v) {
-        return (FloatVector) v.convert(VectorOperators.I2F, 0);
+    /**
+     * {@code count} vectors of R lane-ordered finite f16 at {@code at}, {@code at + stride}, ... to floats in row
+     * order: {@code out[oo + R*k ..]} rows 0..R/2-1, then R/2..R-1. The exponent is rebiased by a multiply, which also
+     * gets subnormals right; {@link Repacked} refuses tensors with infinite or NaN scales.
+     */
+    static void halvesToFloats(MemorySegment w, long at, long stride, int count, float[] out, int oo) {
+        FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
+        for (int k = 0; k < count; k++) {
+            IntVector v = ShortVector.fromMemorySegment(SV, w, at + stride * k, LE).reinterpretAsInts();
+            IntVector lo = v.and(0xFFFF), hi = v.lanewise(LSHR, 16);
+            FloatVector flo = ((FloatVector) lo.and(0x7FFF).lanewise(LSHL, 13).reinterpretAsFloats()).mul(rebias);
+            FloatVector fhi = ((FloatVector) hi.and(0x7FFF).lanewise(LSHL, 13).reinterpretAsFloats()).mul(rebias);
+            flo.reinterpretAsInts().or(lo.and(0x8000).lanewise(LSHL, 16)).reinterpretAsFloats().intoArray(out, oo + R * k);
+            fhi.reinterpretAsInts().or(hi.and(0x8000).lanewise(LSHL, 16)).reinterpretAsFloats().intoArray(out, oo + R * k + H);
+        }
     }
 
     /**
-     * Finite f16 bits (zero-extended in ints) to floats: the exponent is rebiased by a multiply, which also gets
-     * subnormals right. {@link Repacked} refuses tensors with infinite or NaN scales, so none reach here.
+     * Q4_0, integer half of the scale pass: per block, the 4 partial 16-bit sums plus the offset correction (exact
+     * {@code sum (q - 8) x}), widened into {@code s32[R*b..]} (rows 0..R/2-1, then the rest).
      */
-    static FloatVector half(IntVector h) {
-        FloatVector f = ((FloatVector) h.and(0x7FFF).lanewise(LSHL, 13).reinterpretAsFloats()).mul(0x1p112f);
-        return (FloatVector) f.reinterpretAsInts().or(h.and(0x8000).lanewise(LSHL, 16)).reinterpretAsFloats();
-    }
-
-    /** Per-row f16 values of R lanes at {@code o}: rows 0..R/2-1. */
-    private static FloatVector halfLow(MemorySegment w, long o) {
-        return half(ShortVector.fromMemorySegment(SV, w, o, LE).reinterpretAsInts().and(0xFFFF));
-    }
-
-    /** Per-row f16 values of R lanes at {@code o}: rows R/2..R-1. */
-    private static FloatVector halfHigh(MemorySegment w, long o) {
-        return half(ShortVector.fromMemorySegment(SV, w, o, LE).reinterpretAsInts().lanewise(LSHR, 16));
-    }
-
-    /** R/2 int8 at {@code o} as ints. */
-    private static IntVector bytes(MemorySegment w, long o) {
-        return (IntVector) ByteVector.fromMemorySegment(BH, w, o, LE).convertShape(VectorOperators.B2I, IV, 0);
-    }
-
-    static void scaleQ4_0(MemorySegment w, long hdr, int nb, short[] s, int[] xsum, float[] xd, int xb, float[] acc, int ao) {
-        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+    static void q4_0Ints(int nb, short[] s, int[] xsum, int xb, int[] s32) {
         for (int b = 0; b < nb; b++) {
             int k = 4 * R * b;
-            ShortVector t = ShortVector.fromArray(SV, s, k).add(ShortVector.fromArray(SV, s, k + R))
+            IntVector t = ShortVector.fromArray(SV, s, k).add(ShortVector.fromArray(SV, s, k + R))
                     .add(ShortVector.fromArray(SV, s, k + 2 * R)).add(ShortVector.fromArray(SV, s, k + 3 * R))
-                    .sub((short) (8 * xsum[xb + b]));
-            long o = hdr + 2L * R * b;
+                    .sub((short) (8 * xsum[xb + b])).reinterpretAsInts();
+            t.lanewise(LSHL, 16).lanewise(ASHR, 16).intoArray(s32, R * b);
+            t.lanewise(ASHR, 16).intoArray(s32, R * b + H);
+        }
+    }
+
+    /** {@code acc += s32 * scale * d_x} per block, R rows: one f32 scale per row and block in {@code scales}. */
+    static void blockFloats(int nb, int[] s32, float[] scales, float[] xd, int xb, float[] acc, int ao) {
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+        for (int b = 0; b < nb; b++) {
             FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
-            f0 = toFloat(low(t)).fma(halfLow(w, o).mul(d), f0);
-            f1 = toFloat(high(t)).fma(halfHigh(w, o).mul(d), f1);
+            FloatVector v0 = (FloatVector) IntVector.fromArray(IV, s32, R * b).convert(VectorOperators.I2F, 0);
+            FloatVector v1 = (FloatVector) IntVector.fromArray(IV, s32, R * b + H).convert(VectorOperators.I2F, 0);
+            f0 = v0.fma(FloatVector.fromArray(FV, scales, R * b).mul(d), f0);
+            f1 = v1.fma(FloatVector.fromArray(FV, scales, R * b + H).mul(d), f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
     }
 
-    static void scaleQ8_0(MemorySegment w, long hdr, int nb, float[] s, float[] xd, int xb, float[] acc, int ao) {
+    /** {@link #blockFloats} for float sums (Q8_0). */
+    static void blockFloatSums(int nb, float[] s, float[] scales, float[] xd, int xb, float[] acc, int ao) {
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
         for (int b = 0; b < nb; b++) {
-            long o = hdr + 2L * R * b;
             FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
-            f0 = FloatVector.fromArray(FV, s, R * b).fma(halfLow(w, o).mul(d), f0);
-            f1 = FloatVector.fromArray(FV, s, R * b + H).fma(halfHigh(w, o).mul(d), f1);
+            f0 = FloatVector.fromArray(FV, s, R * b).fma(FloatVector.fromArray(FV, scales, R * b).mul(d), f0);
+            f1 = FloatVector.fromArray(FV, s, R * b + H).fma(FloatVector.fromArray(FV, scales, R * b + H).mul(d), f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
@@ -354,15 +361,19 @@ final class InterleavedKernels {
             for (int j = 0; j < 8; j++) {
                 int k = 4 * R * (8 * sb + j);
                 int xs = bsum[16 * (xb + sb) + 2 * j] + bsum[16 * (xb + sb) + 2 * j + 1];
-                ShortVector t = ShortVector.fromArray(SV, s, k).add(ShortVector.fromArray(SV, s, k + R))
-                        .add(ShortVector.fromArray(SV, s, k + 2 * R)).add(ShortVector.fromArray(SV, s, k + 3 * R))
-                        .sub((short) (8 * xs));
                 // t = sum (q - 8) x exactly; sum q x = t + 8 * sum x.
+                IntVector t = ShortVector.fromArray(SV, s, k).add(ShortVector.fromArray(SV, s, k + R))
+                        .add(ShortVector.fromArray(SV, s, k + 2 * R)).add(ShortVector.fromArray(SV, s, k + 3 * R))
+                        .sub((short) (8 * xs)).reinterpretAsInts();
                 long so = o + 4L * R + (long) R * j;
-                a0 = a0.add(low(t).add(8 * xs).mul(bytes(w, so)));
-                a1 = a1.add(high(t).add(8 * xs).mul(bytes(w, so + H)));
-                m0 = m0.add(bytes(w, so + 8L * R).mul(xs));
-                m1 = m1.add(bytes(w, so + 8L * R + H).mul(xs));
+                IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
+                IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+                IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+                IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+                a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs).mul(sc0));
+                a1 = a1.add(t.lanewise(ASHR, 16).add(8 * xs).mul(sc1));
+                m0 = m0.add(mn0.mul(xs));
+                m1 = m1.add(mn1.mul(xs));
             }
             a0.intoArray(s32, 2 * R * sb);
             a1.intoArray(s32, 2 * R * sb + H);
@@ -371,42 +382,42 @@ final class InterleavedKernels {
         }
     }
 
-    /** Q4_K, float half of the scale pass: {@code acc += d_x * (d * sums - dmin * mins)} per super-block. */
-    static void q4KFloats(MemorySegment w, long hdr, int ns, int[] s32, float[] xd, int xb, float[] acc, int ao) {
+    /** Q4_K, float half: as ggml, {@code acc += (d_x d) * sums - (d_x dmin) * mins} per super-block. */
+    static void q4KFloats(int ns, int[] s32, float[] d, float[] dmin, float[] xd, int xb, float[] acc, int ao) {
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
         for (int sb = 0; sb < ns; sb++) {
-            long o = hdr + 20L * R * sb;
             int k = 2 * R * sb;
-            FloatVector d = FloatVector.broadcast(FV, xd[xb + sb]);
-            // As ggml: d = d_x * d_w, dmin = d_x * dmin_w; acc += d * sums - dmin * mins.
-            FloatVector v0 = toFloat(IntVector.fromArray(IV, s32, k)).mul(halfLow(w, o).mul(d))
-                    .sub(toFloat(IntVector.fromArray(IV, s32, k + R)).mul(halfLow(w, o + 2L * R).mul(d)));
-            FloatVector v1 = toFloat(IntVector.fromArray(IV, s32, k + H)).mul(halfHigh(w, o).mul(d))
-                    .sub(toFloat(IntVector.fromArray(IV, s32, k + R + H)).mul(halfHigh(w, o + 2L * R).mul(d)));
-            f0 = f0.add(v0);
-            f1 = f1.add(v1);
+            FloatVector dx = FloatVector.broadcast(FV, xd[xb + sb]);
+            FloatVector s0 = (FloatVector) IntVector.fromArray(IV, s32, k).convert(VectorOperators.I2F, 0);
+            FloatVector s1 = (FloatVector) IntVector.fromArray(IV, s32, k + H).convert(VectorOperators.I2F, 0);
+            FloatVector n0 = (FloatVector) IntVector.fromArray(IV, s32, k + R).convert(VectorOperators.I2F, 0);
+            FloatVector n1 = (FloatVector) IntVector.fromArray(IV, s32, k + R + H).convert(VectorOperators.I2F, 0);
+            f0 = f0.add(s0.mul(FloatVector.fromArray(FV, d, R * sb).mul(dx))
+                    .sub(n0.mul(FloatVector.fromArray(FV, dmin, R * sb).mul(dx))));
+            f1 = f1.add(s1.mul(FloatVector.fromArray(FV, d, R * sb + H).mul(dx))
+                    .sub(n1.mul(FloatVector.fromArray(FV, dmin, R * sb + H).mul(dx))));
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
     }
 
-    static void scaleQ6_K(MemorySegment w, long hdr, int ns, short[] s, float[] xd, int xb, float[] acc, int ao) {
-        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+    /** Q6_K, integer half: per super-block, sum over its 16 groups of scale x (sum of (q - 32) x), into {@code s32[R*sb..]}. */
+    static void q6KInts(MemorySegment w, long hdr, int ns, short[] s, int[] s32) {
         for (int sb = 0; sb < ns; sb++) {
             long o = hdr + 18L * R * sb;
             IntVector a0 = IntVector.zero(IV), a1 = IntVector.zero(IV);
             for (int j = 0; j < 16; j++) {
                 int k = 2 * R * (16 * sb + j);
-                ShortVector t = ShortVector.fromArray(SV, s, k), u = ShortVector.fromArray(SV, s, k + R);
+                IntVector t = ShortVector.fromArray(SV, s, k).reinterpretAsInts();
+                IntVector u = ShortVector.fromArray(SV, s, k + R).reinterpretAsInts();
                 long so = o + 2L * R + (long) R * j;
-                a0 = a0.add(low(t).add(low(u)).mul(bytes(w, so)));
-                a1 = a1.add(high(t).add(high(u)).mul(bytes(w, so + H)));
+                IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
+                IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+                a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(u.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
+                a1 = a1.add(t.lanewise(ASHR, 16).add(u.lanewise(ASHR, 16)).mul(sc1));
             }
-            FloatVector d = FloatVector.broadcast(FV, xd[xb + sb]);
-            f0 = toFloat(a0).fma(halfLow(w, o).mul(d), f0);
-            f1 = toFloat(a1).fma(halfHigh(w, o).mul(d), f1);
+            a0.intoArray(s32, R * sb);
+            a1.intoArray(s32, R * sb + H);
         }
-        f0.intoArray(acc, ao);
-        f1.intoArray(acc, ao + H);
     }
 }

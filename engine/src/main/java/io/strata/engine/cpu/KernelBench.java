@@ -50,6 +50,7 @@ public final class KernelBench {
                 GgmlType.F16, GgmlType.BF16, GgmlType.F32));
         int threads = 1, n = 1;
         boolean prepare = false, hot = false;
+        hugePages = !Boolean.getBoolean("strata.bench.smallPages");
         double seconds = 1.5;
         Path dir = Path.of(System.getProperty("java.io.tmpdir"));
         for (int i = 0; i < args.length; i++) {
@@ -117,6 +118,9 @@ public final class KernelBench {
         return type.byteSize((long) cols * rows) / (gbps.get(type)[shape] * 1e9);
     }
 
+    /** Interleaved copies in huge-page-advised memory (as MatMul's own); -Dstrata.bench.smallPages=true to compare. */
+    private static boolean hugePages = true;
+
     private static double median(List<Double> v) {
         double[] s = new double[v.size()];
         for (int i = 0; i < s.length; i++) s[i] = v.get(i);
@@ -152,7 +156,7 @@ public final class KernelBench {
                 Tensor[] ts = new Tensor[copies];
                 for (int c = 0; c < copies; c++) {
                     ts[c] = new Tensor("bench", type, new long[]{cols, rows}, map.asSlice(c * bytes, bytes));
-                    if (prepare) mm.prepare(ts[c], arena);
+                    if (prepare) mm.prepare(ts[c], hugePages ? HugePages.allocator(arena) : arena);
                 }
                 float[] x = new float[n * cols];
                 for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();

@@ -40,7 +40,8 @@ public final class MatMul implements AutoCloseable {
 
     /**
      * {@code -Dstrata.cpu.interleave=true}: every quantized weight of an interleavable type is {@link #prepare}d the
-     * first time it is multiplied, into memory this {@code MatMul} owns (freed by {@link #close}). Off by default:
+     * first time it is multiplied, into memory this {@code MatMul} owns (huge-page advised, see {@link HugePages};
+     * freed by {@link #close}). Off by default:
      * the copy doubles the resident weight bytes, and weights are meant to stay in the file map.
      */
     public static final boolean AUTO_INTERLEAVE = Boolean.getBoolean("strata.cpu.interleave");
@@ -160,7 +161,7 @@ public final class MatMul implements AutoCloseable {
         jobScalar = scalar || !VectorKernels.SUPPORTED;
         if (AUTO_INTERLEAVE && !jobScalar && Repacked.supports(type) && !prepared.containsKey(w)) {
             if (autoArena == null) autoArena = Arena.ofShared();
-            if (!prepare(w, autoArena)) prepared.put(w, null); // declined (non-finite scales): do not look again
+            if (!prepare(w, HugePages.allocator(autoArena))) prepared.put(w, null); // declined: do not look again
         }
         jobPacked = jobScalar ? null : prepared.get(w);
         if (jobPacked != null) {
