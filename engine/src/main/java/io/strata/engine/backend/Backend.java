@@ -25,6 +25,14 @@ public interface Backend extends AutoCloseable {
     /** A KV cache for one sequence: layers {@code [firstLayer, endLayer)}, {@code contextLength} positions of {@code kvDim} values each for K and for V. */
     KvCache newKvCache(int firstLayer, int endLayer, int contextLength, int kvDim, KvType type);
 
+    /**
+     * Called once per weight matrix when a stage loads, before any step: a backend may rewrite the weight into a
+     * layout its kernels read faster (the CPU backend interleaves rows), so the cost is paid at load, not by the first
+     * request. The default does nothing.
+     */
+    default void prepareWeight(Tensor w) {
+    }
+
     /** Copies {@code len} floats from {@code src[srcOff..]} into {@code dst} at float offset 0. */
     void upload(float[] src, int srcOff, int len, Buf dst);
 

@@ -73,6 +73,10 @@ public final class Stage implements AutoCloseable {
         boolean last = endLayer == cfg.layers();
         xr = last ? backend.allocate((long) LOGIT_ROWS * dim) : null;
         logits = last ? backend.allocate((long) LOGIT_ROWS * cfg.vocab()) : null;
+        for (LayerWeights w : layers) {
+            for (Tensor t : new Tensor[]{w.wq(), w.wk(), w.wv(), w.wo(), w.gate(), w.up(), w.down()}) backend.prepareWeight(t);
+        }
+        if (output != null) backend.prepareWeight(output);
     }
 
     /**
