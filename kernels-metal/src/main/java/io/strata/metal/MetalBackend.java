@@ -63,6 +63,11 @@ public final class MetalBackend implements Backend {
     }
 
     /** Bytes the device can use without hurting performance (advertised in the worker's registration). */
+    @Override
+    public long recommendedWorkingSetBytes() {
+        return recommendedMaxWorkingSetSize();
+    }
+
     public long recommendedMaxWorkingSetSize() {
         return device.recommendedMaxWorkingSetSize();
     }

@@ -52,6 +52,8 @@ public final class Worker implements AutoCloseable {
     public static Worker start(WorkerConfig c) throws Exception {
         long total = totalMemory();
         long budget = c.memoryBytes() > 0 ? c.memoryBytes() : (long) (total * 0.8);
+        long workingSet = c.backend().recommendedWorkingSetBytes();
+        if (workingSet > 0 && workingSet < budget) budget = workingSet; // e.g. a Mac GPU's recommendedMaxWorkingSetSize
         StageSlot[] slotHolder = new StageSlot[1];
         WorkerServer server = null;
         CuratorFramework zk = null;
@@ -82,7 +84,8 @@ public final class Worker implements AutoCloseable {
 
             WorkerRecord.Builder rec = WorkerRecord.newBuilder().setWorkerId(id).setAddress(server.address())
                     .setBackend(c.backend().name()).setThreads(threads(c.backend())).setTotalMemoryBytes(total)
-                    .setUsableMemoryBytes(budget).setMemoryBandwidthBytesPerSecond(r.bandwidthBytesPerSecond())
+                    .setUsableMemoryBytes(budget).setRecommendedWorkingSetBytes(workingSet)
+                    .setMemoryBandwidthBytesPerSecond(r.bandwidthBytesPerSecond())
                     .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT_VALUE).setStartedAtMillis(System.currentTimeMillis())
                     .setModelsDir(c.modelsDir() == null ? "" : c.modelsDir().toString()).setState(StageState.STAGE_STATE_IDLE);
             for (Map.Entry<GgmlType, Double> e : r.matmulBytesPerSecond().entrySet()) {

@@ -19,6 +19,14 @@ public interface Backend extends AutoCloseable {
     /** Short name for logs and registration, e.g. {@code cpu} or {@code metal}. */
     String name();
 
+    /**
+     * Bytes this backend's device can use without hurting performance (Metal's {@code recommendedMaxWorkingSetSize}),
+     * or 0 when only host memory limits it (the CPU). Workers cap their memory budget with it and advertise it.
+     */
+    default long recommendedWorkingSetBytes() {
+        return 0;
+    }
+
     /** A zero-filled activation buffer of {@code floats} f32 values. */
     Buf allocate(long floats);
 
