@@ -109,7 +109,11 @@ class ClusterTest {
     }
 
     static Coordinator.Config config(String id, int minWorkers) {
-        return new Coordinator.Config(zkServer.getConnectString(), "/strata", id, MODEL, CTX, 2, "f16", "f32", 16, minWorkers,
+        return config(id, minWorkers, "f32");
+    }
+
+    static Coordinator.Config config(String id, int minWorkers, String activations) {
+        return new Coordinator.Config(zkServer.getConnectString(), "/strata", id, MODEL, CTX, 2, "f16", activations, 16, minWorkers,
                 0, true, 4000);
     }
 
@@ -119,6 +123,10 @@ class ClusterTest {
     }
 
     static void pin(List<WorkerProcesses.Handle> on, int... bounds) throws Exception {
+        pin(on, "f32", bounds);
+    }
+
+    static void pin(List<WorkerProcesses.Handle> on, String activations, int... bounds) throws Exception {
         try (GgufFile f = GgufFile.open(MODEL)) {
             var profile = io.strata.coordinator.placement.ModelProfile.of(MODEL.getFileName().toString(), f, CTX, 2, "f16", 16);
             List<Plan.Stage> stages = new ArrayList<>();
@@ -128,7 +136,7 @@ class ClusterTest {
                         profile.kvBytes(bounds[i], bounds[i + 1]), 0));
             }
             // Checksums are left out here; the coordinator's own plans carry them (see standbyTakesOver...).
-            Plan p = new Plan(++planVersion, "test", MODEL.getFileName().toString(), f.fingerprint(), null, CTX, 2, "f16", "f32", 16,
+            Plan p = new Plan(++planVersion, "test", MODEL.getFileName().toString(), f.fingerprint(), null, CTX, 2, "f16", activations, 16,
                     List.copyOf(stages), 0);
             byte[] json = ZkRecords.json(ZkRecords.record(p));
             if (zk.checkExists().forPath(PlanStore.PATH) == null) zk.create().forPath(PlanStore.PATH, json);
@@ -176,6 +184,33 @@ class ClusterTest {
             try (Coordinator c = new Coordinator(config("c-split", 1))) {
                 checkBitIdentical(c, "layout " + java.util.Arrays.toString(layout));
                 assertEquals(planVersion, c.plan().version(), "the coordinator took over the stored plan");
+            }
+        }
+    }
+
+    @Test
+    @Order(2)
+    void halfPrecisionActivationsStayCloseToTheExactLogits() throws Exception {
+        for (String dtype : List.of("f16", "bf16")) {
+            pin(workers, dtype, 0, 2, 4);
+            try (Coordinator c = new Coordinator(config("c-" + dtype, 1, dtype))) {
+                Pipeline p = c.awaitReady(Duration.ofSeconds(60));
+                Pipeline.StepResult r = p.submit(List.of(new Pipeline.SeqStep(1, 0, prompt, true, Pipeline.Sampling.GREEDY, false, 0, true)))
+                        .get(60, TimeUnit.SECONDS);
+                float[] got = r.output(1).logits();
+                double se = 0;
+                double ss = 0;
+                for (int i = 0; i < got.length; i++) {
+                    se += (got[i] - wantPromptLogits[i]) * (double) (got[i] - wantPromptLogits[i]);
+                    ss += wantPromptLogits[i] * (double) wantPromptLogits[i];
+                }
+                double rel = Math.sqrt(se / ss);
+                // One rounding of the hidden state between the stages (f16 keeps 11 significant bits, bf16 8), which
+                // the Q8 activation rounding inside the next stage's matmuls amplifies: relative RMS error of the logits (a
+                // codec bug, e.g. a byte-order slip, gives errors of order 1).
+                double bound = dtype.equals("f16") ? 0.03 : 0.1;
+                assertTrue(rel <= bound && rel > 0, dtype + ": relative RMS error of the logits " + rel);
+                p.release(1).get(30, TimeUnit.SECONDS);
             }
         }
     }
