@@ -65,18 +65,29 @@ public final class ClusterBench {
         }
         Path logs = Files.createTempDirectory("strata-bench");
         List<Process> procs = new ArrayList<>();
-        try (EmbeddedZooKeeper zk = EmbeddedZooKeeper.start("127.0.0.1", 0, null);
+        // Optional: workers in network namespaces (set up beforehand, e.g. joined by veth to a bridge), given as
+        // -Dstrata.bench.netns=ns0:addr0,ns1:addr1,... with -Dstrata.bench.zk=<this namespace's address on that network>.
+        String[] netns = System.getProperty("strata.bench.netns", "").isBlank() ? new String[0]
+                : System.getProperty("strata.bench.netns").split(",");
+        if (netns.length > 0 && netns.length < maxStages) {
+            throw new IllegalArgumentException("strata.bench.netns names " + netns.length + " namespaces for " + maxStages + " workers");
+        }
+        String zkHost = System.getProperty("strata.bench.zk", "127.0.0.1");
+        try (EmbeddedZooKeeper zk = EmbeddedZooKeeper.start(zkHost, 0, null);
              CuratorFramework client = CuratorFrameworkFactory.builder().connectString(zk.connectString()).namespace("strata")
                      .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build()) {
             client.start();
             List<String[]> workers = new ArrayList<>();
             for (int i = 0; i < maxStages; i++) {
                 String java = ProcessHandle.current().info().command().orElseThrow();
-                Process p = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                String host = netns.length > 0 ? netns[i].split(":")[1] : "127.0.0.1";
+                List<String> cmd = new ArrayList<>();
+                if (netns.length > 0) cmd.addAll(List.of("ip", "netns", "exec", netns[i].split(":")[0]));
+                cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                         "-Xss4m", "-XX:+UseParallelGC", "-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
                         "--zk", zk.connectString(), "--id", "b" + i, "--models", model.getParent().toString(), "--port", "0",
-                        "--bind", "127.0.0.1", "--host", "127.0.0.1", "--threads", "1", "--bench-bytes", "32m", "--exit-with-stdin")
-                        .redirectError(logs.resolve("b" + i + ".log").toFile()).start();
+                        "--bind", host, "--host", host, "--threads", "1", "--bench-bytes", "32m", "--exit-with-stdin"));
+                Process p = new ProcessBuilder(cmd).redirectError(logs.resolve("b" + i + ".log").toFile()).start();
                 procs.add(p);
                 BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
                 String line;
