@@ -52,7 +52,7 @@ public final class Scheduler implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Scheduler.class.getName());
 
     /** A prompt chunk may lengthen one decode cycle by at most this fraction of the measured inter-token time. */
-    static final double PREFILL_STRETCH = 0.5;
+    static final double PREFILL_STRETCH = 0.35;
     /** Chunk size while streams decode and the prefill cost is not measured yet. */
     static final int PROBE_CHUNK = 16;
     /** Weight of a new sample in the moving averages. */

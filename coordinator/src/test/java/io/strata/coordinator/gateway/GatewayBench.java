@@ -49,11 +49,13 @@ import java.util.stream.Collectors;
  *
  * <pre>
  * java ... io.strata.coordinator.gateway.GatewayBench --model llama1b-Q4_0.gguf [--stages 3] [--tokens 64]
- *     [--concurrency 1,4,8,16] [--stagger-seconds 8] [--stagger-prompts 5] [--reps 3] [--scenarios ttft,concurrency,staggered]
- *     [--local true] [--out FILE]
+ *     [--bounds 0,7,14,16] [--concurrency 1,4,8,16] [--stagger-seconds 8] [--stagger-prompts 5] [--reps 3] [--scenarios ttft,concurrency,staggered]
+ *     [--local true | --url http://127.0.0.1:8080/v1 [--model-id ID]] [--out FILE]
  * </pre>
  * A JSON object per scenario goes to stdout (and to {@code --out}). {@code --local true} runs every stage in this JVM
- * ({@link LocalPipeline}) instead, to separate the gateway's and scheduler's cost from the processes' and gRPC's.
+ * ({@link LocalPipeline}) instead, to separate the gateway's and scheduler's cost from the processes' and gRPC's;
+ * {@code --url} drives a server that is already running (e.g. {@code strata local}); {@code --model} is then only
+ * read for the vocabulary size and the one-process prefill reference.
  */
 public final class GatewayBench {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -158,17 +160,28 @@ public final class GatewayBench {
     /** c streams at once: aggregate decode rate while all c decode, and pooled inter-token latency. */
     ObjectNode concurrency(int c, int promptTokens, int maxTokens, int reps, ExecutorService pool) throws Exception {
         List<Double> rates = new ArrayList<>();
+        List<Double> allRates = new ArrayList<>();
         List<Double> gaps = new ArrayList<>();
         for (int rep = 0; rep < reps; rep++) {
             List<CompletableFuture<Stream>> fs = new ArrayList<>();
             for (int i = 0; i < c; i++) fs.add(stream(randomPrompt(promptTokens), maxTokens, null, pool));
             List<Stream> ss = new ArrayList<>();
             for (var f : fs) ss.add(f.get(30, TimeUnit.MINUTES));
-            long from = ss.stream().mapToLong(s -> s.chunks().getFirst()).max().orElseThrow();
-            long to = ss.stream().mapToLong(s -> s.chunks().getLast()).min().orElseThrow();
+            for (Stream s : ss) {
+                if (s.chunks().size() < 2) throw new IllegalStateException("a stream of " + c + " produced " + s.chunks().size() + " chunks");
+            }
+            // decode rate over the run: every token after a stream's first, from the earliest first token to the last token
+            long from = ss.stream().mapToLong(s -> s.chunks().getFirst()).min().orElseThrow();
+            long to = ss.stream().mapToLong(s -> s.chunks().getLast()).max().orElseThrow();
             long tokens = 0;
-            for (Stream s : ss) for (long t : s.chunks()) if (t > from && t <= to) tokens++;
+            for (Stream s : ss) tokens += s.chunks().size() - 1;
             if (to > from) rates.add(tokens / ((to - from) / 1e9));
+            // and while all c streams decode at once (when the run has such a window)
+            long allFrom = ss.stream().mapToLong(s -> s.chunks().getFirst()).max().orElseThrow();
+            long allTo = ss.stream().mapToLong(s -> s.chunks().getLast()).min().orElseThrow();
+            long inAll = 0;
+            for (Stream s : ss) for (long t : s.chunks()) if (t > allFrom && t <= allTo) inAll++;
+            if (allTo - allFrom > 1_000_000_000L) allRates.add(inAll / ((allTo - allFrom) / 1e9));
             for (Stream s : ss) gaps.addAll(gapsMs(s));
         }
         ObjectNode o = JSON.createObjectNode();
@@ -179,8 +192,9 @@ public final class GatewayBench {
         o.put("max_tokens", maxTokens);
         Collections.sort(rates);
         o.put("aggregate_decode_tok_s_median", round(percentile(rates, 0.5)));
-        o.put("aggregate_decode_tok_s_min", round(rates.getFirst()));
-        o.put("aggregate_decode_tok_s_max", round(rates.getLast()));
+        o.put("aggregate_decode_tok_s_min", round(percentile(rates, 0.0)));
+        o.put("aggregate_decode_tok_s_max", round(percentile(rates, 1.0)));
+        if (!allRates.isEmpty()) o.put("all_decoding_tok_s_median", round(percentile(allRates, 0.5)));
         o.put("itl_p50_ms", round(percentile(gaps, 0.5)));
         o.put("itl_p99_ms", round(percentile(gaps, 0.99)));
         o.put("itl_samples", gaps.size());
@@ -225,6 +239,7 @@ public final class GatewayBench {
         o.put("arrival_prompt_tokens", 512);
         o.put("window_s", round((t1 - t0) / 1e9));
         o.put("itl_p50_ms", round(percentile(gaps, 0.5)));
+        o.put("itl_p90_ms", round(percentile(gaps, 0.9)));
         o.put("itl_p99_ms", round(percentile(gaps, 0.99)));
         o.put("itl_max_ms", round(percentile(gaps, 1.0)));
         o.put("itl_p99_over_p50", round(percentile(gaps, 0.99) / percentile(gaps, 0.5)));
@@ -236,43 +251,67 @@ public final class GatewayBench {
         return o;
     }
 
-    /** Time to first token of a lone prompt, against {@code tokens / ppRate} of the one-process prefill. */
-    ObjectNode ttft(int promptTokens, int reps, double ppRate, ExecutorService pool) throws Exception {
+    /**
+     * Time to first token of a lone prompt, against the one-process prefill of the same length ({@code strata bench
+     * --pp N --threads 1}: one batch into an empty cache, all layers in this JVM), measured in alternation so both see
+     * the same machine load; the ratio is taken per repetition.
+     */
+    ObjectNode ttft(int promptTokens, int reps, OneProcess ref, ExecutorService pool) throws Exception {
         List<Double> t = new ArrayList<>();
-        for (int i = 0; i < reps; i++) t.add(stream(randomPrompt(promptTokens), 1, null, pool).get(30, TimeUnit.MINUTES).ttft() / 1e9);
+        List<Double> one = new ArrayList<>();
+        List<Double> ratio = new ArrayList<>();
+        for (int i = 0; i < reps; i++) {
+            double p = ref.prefillSeconds(promptTokens);
+            double s = stream(randomPrompt(promptTokens), 1, null, pool).get(30, TimeUnit.MINUTES).ttft() / 1e9;
+            one.add(p);
+            t.add(s);
+            ratio.add(s / p);
+        }
         ObjectNode o = JSON.createObjectNode();
         o.put("scenario", "ttft");
         o.put("prompt_tokens", promptTokens);
         o.put("reps", reps);
-        double med = percentile(t, 0.5);
-        o.put("ttft_s_median", round(med));
+        o.put("ttft_s_median", round(percentile(t, 0.5)));
         o.put("ttft_s_min", round(percentile(t, 0.0)));
         o.put("ttft_s_max", round(percentile(t, 1.0)));
-        o.put("one_process_pp_tok_s", round(ppRate));
-        o.put("one_process_prefill_s", round(promptTokens / ppRate));
-        o.put("ttft_over_prefill", round(med / (promptTokens / ppRate)));
+        o.put("one_process_prefill_s_median", round(percentile(one, 0.5)));
+        o.put("one_process_pp_tok_s_median", round(promptTokens / percentile(one, 0.5)));
+        o.put("ttft_over_prefill_median", round(percentile(ratio, 0.5)));
+        o.put("ttft_over_prefill_min", round(percentile(ratio, 0.0)));
+        o.put("ttft_over_prefill_max", round(percentile(ratio, 1.0)));
         return o;
     }
 
-    /** One-process prefill rate: a single {@code tokens}-row batch into an empty cache, as {@code strata bench --pp}. */
-    static double onePassPrefill(Path model, int tokens, int reps) {
-        try (GgufFile f = GgufFile.open(model); CpuBackend b = new CpuBackend(1)) {
-            ModelConfig cfg = ModelConfig.from(f);
-            Stage s = Stage.load(f, cfg, 0, cfg.layers(), b, Math.min(tokens, 512));
-            float[] logits = new float[cfg.vocab()];
-            Random r = new Random(3);
-            double[] rates = new double[reps];
-            for (int rep = -1; rep < reps; rep++) {
-                int[] p = new int[tokens];
-                for (int i = 0; i < tokens; i++) p[i] = r.nextInt(cfg.vocab());
-                try (KvCache c = s.newCache(tokens, KvType.F16)) {
-                    long t = System.nanoTime();
-                    s.forward(Step.ofSequence(p, 0, c, false), logits);
-                    if (rep >= 0) rates[rep] = tokens / ((System.nanoTime() - t) / 1e9);
-                }
+    /** The whole model in this JVM on one thread, as {@code strata bench} runs it. */
+    static final class OneProcess implements AutoCloseable {
+        private final GgufFile file;
+        private final CpuBackend backend = new CpuBackend(1);
+        private final Stage stage;
+        private final float[] logits;
+        private final Random rnd = new Random(3);
+
+        OneProcess(Path model) {
+            file = GgufFile.open(model);
+            ModelConfig cfg = ModelConfig.from(file);
+            stage = Stage.load(file, cfg, 0, cfg.layers(), backend, 512);
+            logits = new float[cfg.vocab()];
+            prefillSeconds(64);   // warm-up
+        }
+
+        double prefillSeconds(int tokens) {
+            int[] p = new int[tokens];
+            for (int i = 0; i < tokens; i++) p[i] = rnd.nextInt(stage.config().vocab());
+            try (KvCache c = stage.newCache(tokens, KvType.F16)) {
+                long t = System.nanoTime();
+                stage.forward(Step.ofSequence(p, 0, c, false), logits);
+                return (System.nanoTime() - t) / 1e9;
             }
-            Arrays.sort(rates);
-            return rates[reps / 2];
+        }
+
+        @Override
+        public void close() {
+            backend.close();
+            file.close();
         }
     }
 
@@ -296,10 +335,16 @@ public final class GatewayBench {
             vocab = ModelConfig.from(f).vocab();
             text = EngineTextModel.of(f);
         }
-        double pp = scenarios.contains("ttft") ? onePassPrefill(model, 512, 3) : Double.NaN;
+        OneProcess pp = scenarios.contains("ttft") ? new OneProcess(model) : null;
         ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
         try {
-            if (o.containsKey("--local")) {
+            if (o.containsKey("--url")) {
+                // a server that is already running, e.g. `strata local --model F --workers 3 --sequences 20`
+                String url = o.get("--url");
+                String id = o.getOrDefault("--model-id", model.getFileName().toString());
+                run(new GatewayBench(url, id, vocab), "external server at " + url, stages, scenarios, conc, tokens, reps, pp, every,
+                        staggerPrompts, pool, model, results);
+            } else if (o.containsKey("--local")) {
                 // every stage in this JVM (LocalPipeline): the gateway and scheduler without processes or gRPC
                 try (GgufFile f = GgufFile.open(model);
                      LocalPipeline lp = LocalPipeline.start(f, new LocalPipeline.Options(stages, KvType.F16, 2048, 20, 20L * 2048, 512),
@@ -315,14 +360,19 @@ public final class GatewayBench {
             } else {
                 try (TestingServer zk = new TestingServer(true); WorkerProcesses procs = new WorkerProcesses()) {
                     List<WorkerProcesses.Handle> hs = new ArrayList<>();
-                    for (int i = 0; i < stages; i++) hs.add(procs.start(zk.getConnectString(), "bench-w" + i, model.getParent(), 4L << 30, "--threads", "1"));
+                    for (int i = 0; i < stages; i++) hs.add(procs.start(zk.getConnectString(), "bench-w" + i, model.getParent(), 4L << 30, "--threads", "1",
+                            "--session-ms", "30000"));   // a saturated 2-vCPU machine starves ZooKeeper heartbeats
                     int layers;
                     try (GgufFile f = GgufFile.open(model)) {
                         layers = ModelConfig.from(f).layers();
                     }
-                    PinnedPlan.store(zk.getConnectString(), model, hs, 2048, 20, "f16", 512, PinnedPlan.even(layers, stages));
+                    int[] bounds = o.containsKey("--bounds")
+                            ? Arrays.stream(o.get("--bounds").split(",")).mapToInt(Integer::parseInt).toArray()
+                            : PinnedPlan.even(layers, stages);
+                    if (bounds.length != stages + 1) throw new IllegalArgumentException("--bounds must give " + stages + " ranges");
+                    PinnedPlan.store(zk.getConnectString(), model, hs, 2048, 20, "f16", 512, bounds);
                     try (Coordinator coord = new Coordinator(new Coordinator.Config(zk.getConnectString(), "/strata", "bench", model, 2048, 20,
-                            "f16", "f32", 512, stages, 0, false, 10_000))) {
+                            "f16", "f32", 512, stages, 0, false, 30_000))) {
                         coord.awaitReady(Duration.ofMinutes(10));
                         Scheduler sched = new Scheduler(new ClusterPipeline(coord), Scheduler.Config.defaults());
                         try (Gateway gw = Gateway.start(GatewayConfig.of(0, "bench"), sched, text)) {
@@ -336,11 +386,12 @@ public final class GatewayBench {
             }
         } finally {
             pool.shutdownNow();
+            if (pp != null) pp.close();
         }
         if (out != null) Files.write(out, results);
     }
 
-    private static void run(GatewayBench b, String plan, int stages, String scenarios, int[] conc, int tokens, int reps, double pp,
+    private static void run(GatewayBench b, String plan, int stages, String scenarios, int[] conc, int tokens, int reps, OneProcess pp,
                             double every, int staggerPrompts, ExecutorService pool, Path model, List<String> results) throws Exception {
         ObjectNode head = JSON.createObjectNode();
         head.put("scenario", "setup");
