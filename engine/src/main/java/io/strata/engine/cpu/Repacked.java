@@ -39,6 +39,12 @@ public final class Repacked {
     /** Rows per group: the number of shorts in one preferred vector (32 with AVX-512, 16 with AVX2). */
     public static final int R = VectorKernels.SS.length() * 2;
 
+    /**
+     * Version of the interleaved layouts above: change it with any change to what {@link #of} writes, so that copies
+     * stored on disk by an older layout (the CPU backend's repack cache) are no longer used.
+     */
+    static final int LAYOUT_VERSION = 1;
+
     final Tensor source;
     final GgmlType type;
     final int rows;
