@@ -41,6 +41,15 @@ public interface Backend extends AutoCloseable {
     default void prepareWeight(Tensor w) {
     }
 
+    /**
+     * As {@link #prepareWeight(Tensor)}, with {@code origin}: a string that identifies the weight's bytes across
+     * processes (the file's path, size and modification time and the tensor's offset in it; null when unknown), so a
+     * backend may store its rewritten copy and reuse it on a later load. The default ignores it.
+     */
+    default void prepareWeight(Tensor w, String origin) {
+        prepareWeight(w);
+    }
+
     /** Copies {@code len} floats from {@code src[srcOff..]} into {@code dst} at float offset 0. */
     void upload(float[] src, int srcOff, int len, Buf dst);
 

@@ -111,6 +111,20 @@ public final class MatMul implements AutoCloseable {
         return true;
     }
 
+    /**
+     * Uses {@code p} (interleaved elsewhere, e.g. on another thread or read from a stored copy) for every later
+     * {@code matmul} with {@code p.source()}, as {@link #prepare} would.
+     */
+    void adopt(Repacked p) {
+        for (Worker wk : workers) {
+            if (!p.data.isAccessibleBy(wk.thread)) {
+                throw new IllegalArgumentException("adopt " + p.source + ": the memory is confined to one thread;"
+                        + " the matmul threads need shared memory (Arena.ofShared() or ofAuto())");
+            }
+        }
+        prepared.put(p.source, p);
+    }
+
     /** Forgets every prepared tensor (the caller owns and frees their memory). */
     public void clearPrepared() {
         prepared.clear();

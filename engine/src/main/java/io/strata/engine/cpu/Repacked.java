@@ -113,6 +113,18 @@ public final class Repacked {
         return p;
     }
 
+    /**
+     * Wraps {@code data}, which must hold exactly what {@link #of} writes for {@code w} in this {@link #LAYOUT_VERSION}
+     * (a copy stored earlier), without reading or rewriting it.
+     */
+    static Repacked ofPacked(Tensor w, MemorySegment data) {
+        if (!supports(w.type())) throw new IllegalArgumentException(w + ": no interleaved layout for " + w.type());
+        if (data.byteSize() != bytes(w)) {
+            throw new IllegalArgumentException(w + ": interleaved copy holds " + data.byteSize() + " bytes, needs " + bytes(w));
+        }
+        return new Repacked(w, groupBytes(w.type(), w.cols()), data);
+    }
+
     /** Whether every f16 scale (d, and dmin for Q4_K) of {@code w} is finite. */
     static boolean finiteScales(Tensor w) {
         GgmlType t = w.type();
