@@ -42,11 +42,10 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
-     * As {@link #prepareWeight(Tensor)}, with {@code origin}: a string that identifies the weight's bytes across
-     * processes (the file's path, size and modification time and the tensor's offset in it; null when unknown), so a
-     * backend may store its rewritten copy and reuse it on a later load. The default ignores it.
+     * As {@link #prepareWeight(Tensor)}, with where the weight's bytes come from (null when unknown), so a backend may
+     * store its rewritten copy and reuse it on a later load. The default ignores it.
      */
-    default void prepareWeight(Tensor w, String origin) {
+    default void prepareWeight(Tensor w, WeightOrigin origin) {
         prepareWeight(w);
     }
 

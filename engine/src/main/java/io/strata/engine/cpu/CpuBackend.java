@@ -5,18 +5,31 @@ import io.strata.engine.backend.Buf;
 import io.strata.engine.backend.KvCache;
 import io.strata.engine.backend.KvType;
 import io.strata.engine.backend.Rope;
+import io.strata.engine.backend.WeightOrigin;
 import io.strata.engine.tensor.GgmlType;
 import io.strata.engine.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The reference backend: every operation runs on the calling thread at once (matrix products fan out over the
@@ -37,22 +50,46 @@ public final class CpuBackend implements Backend {
     private float[] sin = new float[0];
 
     /**
-     * Whether quantized weights of the types {@link Repacked} supports (Q4_0, Q8_0, Q4_K, Q6_K) are rewritten at first
-     * use into the row-interleaved layout, which decodes about twice as fast (BENCHMARKS.md). The rewritten copy is
-     * file-backed ({@link MappedScratch}, in {@code -Dstrata.cpu.repackDir}, default the temp directory), so weights
-     * stay mapped from files either way. {@code -Dstrata.cpu.interleave=false} reads every weight in place.
+     * Whether quantized weights of the types {@link Repacked} supports (Q4_0, Q8_0, Q4_K, Q6_K) are rewritten at load
+     * into the row-interleaved layout, which decodes about twice as fast (BENCHMARKS.md). The rewritten copies are
+     * file-backed either way, so weights stay mapped from files: stored in the {@link RepackCache} when the stage
+     * names the weight's origin (reused by the next start), else in unlinked temporary files ({@link MappedScratch}, in
+     * {@code -Dstrata.cpu.repackDir}, default the temp directory). {@code -Dstrata.cpu.interleave=false} reads every
+     * weight in place.
      */
     static final boolean INTERLEAVE = !"false".equals(System.getProperty("strata.cpu.interleave"));
 
-    private final MappedScratch repacked;
-    private final java.util.Set<Tensor> tried = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    private static final System.Logger LOG = System.getLogger(CpuBackend.class.getName());
 
+    private final MappedScratch repacked;
+    private final RepackCache cache;
+    private final java.util.Set<Tensor> tried = java.util.Collections.synchronizedSet(java.util.Collections.newSetFromMap(new IdentityHashMap<>()));
+    /** Weights being interleaved on the {@link #preparer} threads, adopted by the first matmul that needs them. */
+    private final Map<Tensor, Future<Repacked>> pending = java.util.Collections.synchronizedMap(new IdentityHashMap<>());
+    private ExecutorService preparer;
+    private volatile boolean cacheWritable = true;
+    private final AtomicInteger fromCache = new AtomicInteger();
+    private final AtomicInteger stored = new AtomicInteger();
+    private final AtomicInteger temporary = new AtomicInteger();
+    private final AtomicInteger declined = new AtomicInteger();
+    private final AtomicLong prepareNanos = new AtomicLong();
+
+    /** A backend with the repack cache of {@link RepackCache#fromProperties()} (none when interleaving is off). */
     public CpuBackend(int threads) {
+        this(threads, INTERLEAVE ? RepackCache.fromProperties() : null);
+    }
+
+    /**
+     * A backend that stores and reuses interleaved weights in {@code cache} (null: none; closed with this backend).
+     * With {@code -Dstrata.cpu.interleave=false} nothing is interleaved and the cache is not used.
+     */
+    public CpuBackend(int threads, RepackCache cache) {
         if (threads < 1) throw new IllegalArgumentException("threads must be at least 1: " + threads);
         this.threads = threads;
         this.matmul = new MatMul(threads);
         this.repacked = INTERLEAVE ? new MappedScratch(Path.of(System.getProperty("strata.cpu.repackDir",
                 System.getProperty("java.io.tmpdir")))) : null;
+        this.cache = INTERLEAVE ? cache : null;
     }
 
     @Override
@@ -123,13 +160,114 @@ public final class CpuBackend implements Backend {
         CpuBuf in = buf(x);
         CpuBuf o = buf(out);
         prepareWeight(w);
+        Future<Repacked> f = pending.remove(w);
+        if (f != null) adopt(w, f);
         matmul.matmul(w, in.a, n, o.a, in.cache);
         o.written();
     }
 
     @Override
     public void prepareWeight(Tensor w) {
-        if (repacked != null && tried.add(w)) matmul.prepare(w, repacked);
+        prepareWeight(w, (WeightOrigin) null);
+    }
+
+    /**
+     * Starts interleaving {@code w} on the preparer threads (one per available processor) and returns: the copy is
+     * read from the {@link RepackCache} when {@code origin} is given and a valid copy is stored, else written there
+     * (or to temporary files when the cache is off or cannot be written). The first {@link #matmul} with {@code w}
+     * waits for its copy, so a stage's first step overlaps the preparation of its later layers.
+     */
+    @Override
+    public void prepareWeight(Tensor w, WeightOrigin origin) {
+        if (repacked == null || MatMul.SCALAR || !Repacked.supports(w.type()) || !tried.add(w)) return;
+        pending.put(w, preparer().submit(() -> prepareNow(w, origin)));
+    }
+
+    private synchronized ExecutorService preparer() {
+        if (preparer == null) {
+            int n = Math.max(1, Runtime.getRuntime().availableProcessors());
+            AtomicInteger id = new AtomicInteger();
+            preparer = Executors.newFixedThreadPool(n, r -> {
+                Thread t = new Thread(r, "strata-prepare-" + id.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        return preparer;
+    }
+
+    private Repacked prepareNow(Tensor w, WeightOrigin origin) {
+        long t0 = System.nanoTime();
+        try {
+            if (cache != null && origin != null) {
+                Repacked p = cache.open(w, origin);
+                if (p != null) {
+                    fromCache.incrementAndGet();
+                    return p;
+                }
+                if (cacheWritable) {
+                    try {
+                        p = cache.create(w, origin);
+                        (p != null ? stored : declined).incrementAndGet();
+                        return p;
+                    } catch (IOException | UncheckedIOException e) {
+                        cacheWritable = false;
+                        LOG.log(System.Logger.Level.WARNING, "repack cache " + cache.dir() + ": cannot store interleaved weights ("
+                                + e.getMessage() + "); interleaving into temporary files for the rest of this process");
+                    }
+                }
+            }
+            Repacked p = Repacked.of(w, repacked);
+            (p != null ? temporary : declined).incrementAndGet();
+            return p;
+        } finally {
+            prepareNanos.addAndGet(System.nanoTime() - t0);
+        }
+    }
+
+    /** Waits for {@code w}'s interleaved copy and uses it; a failure leaves {@code w} on the row-major kernels. */
+    private void adopt(Tensor w, Future<Repacked> f) {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    Repacked p = f.get();
+                    if (p != null) matmul.adopt(p);
+                    return;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException | CancellationException e) {
+                    Throwable c = e.getCause() != null ? e.getCause() : e;
+                    LOG.log(System.Logger.Level.WARNING, "interleaving " + w + " failed; it is read in place (slower): " + c, c);
+                    return;
+                }
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Waits until every weight announced so far is prepared (and adopts it); for benchmarks and tests. */
+    public void awaitPrepared() {
+        List<Tensor> ws;
+        synchronized (pending) {
+            ws = new ArrayList<>(pending.keySet());
+        }
+        for (Tensor w : ws) {
+            Future<Repacked> f = pending.remove(w);
+            if (f != null) adopt(w, f);
+        }
+    }
+
+    /**
+     * How the weights were prepared so far: copies read from the cache, written to it, written to temporary files,
+     * declined (left in place), and the preparer threads' total time in milliseconds.
+     */
+    public record PrepareStats(int fromCache, int stored, int temporary, int declined, double millis) {
+    }
+
+    public PrepareStats prepareStats() {
+        return new PrepareStats(fromCache.get(), stored.get(), temporary.get(), declined.get(), prepareNanos.get() / 1e6);
     }
 
     @Override
@@ -327,8 +465,29 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void close() {
+        ExecutorService p;
+        synchronized (this) {
+            p = preparer;
+        }
+        if (p != null) {
+            synchronized (pending) {
+                for (Future<Repacked> f : pending.values()) f.cancel(false);
+                pending.clear();
+            }
+            p.shutdown();
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    if (p.awaitTermination(1, TimeUnit.MINUTES)) break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+        }
         matmul.close();
         if (repacked != null) repacked.close();
+        if (cache != null) cache.close();
     }
 
     /** Whether {@code type} has a CPU matrix kernel (every type Strata reads does). */

@@ -5,6 +5,7 @@ import io.strata.engine.backend.Buf;
 import io.strata.engine.backend.KvCache;
 import io.strata.engine.backend.KvType;
 import io.strata.engine.backend.Rope;
+import io.strata.engine.backend.WeightOrigin;
 import io.strata.engine.gguf.GgufException;
 import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.tensor.GgmlType;
@@ -48,7 +49,7 @@ public final class Stage implements AutoCloseable {
     private final Buf logits;  // [LOGIT_ROWS][vocab]
     private static final int LOGIT_ROWS = 16;
 
-    private Stage(ModelConfig cfg, Backend backend, int firstLayer, int endLayer, int maxBatch, Tensor tokenEmbd,
+    private Stage(GgufFile file, ModelConfig cfg, Backend backend, int firstLayer, int endLayer, int maxBatch, Tensor tokenEmbd,
                   LayerWeights[] layers, Tensor outputNorm, Tensor output, Rope rope) {
         this.cfg = cfg;
         this.backend = backend;
@@ -73,10 +74,22 @@ public final class Stage implements AutoCloseable {
         boolean last = endLayer == cfg.layers();
         xr = last ? backend.allocate((long) LOGIT_ROWS * dim) : null;
         logits = last ? backend.allocate((long) LOGIT_ROWS * cfg.vocab()) : null;
+        java.util.List<java.nio.file.Path> paths = file.paths();
+        WeightOrigin[] parts = new WeightOrigin[paths.size()];
+        for (int i = 0; i < parts.length; i++) parts[i] = WeightOrigin.of(paths.get(i), 0);
         for (LayerWeights w : layers) {
-            for (Tensor t : new Tensor[]{w.wq(), w.wk(), w.wv(), w.wo(), w.gate(), w.up(), w.down()}) backend.prepareWeight(t);
+            for (Tensor t : new Tensor[]{w.wq(), w.wk(), w.wv(), w.wo(), w.gate(), w.up(), w.down()}) {
+                backend.prepareWeight(t, origin(file, parts, t));
+            }
         }
-        if (output != null) backend.prepareWeight(output);
+        if (output != null) backend.prepareWeight(output, origin(file, parts, output));
+    }
+
+    /** {@code t}'s origin: its part of the file (as examined at load) and its offset there; null when unknown. */
+    private static WeightOrigin origin(GgufFile file, WeightOrigin[] parts, Tensor t) {
+        io.strata.engine.gguf.TensorInfo info = file.tensorInfos().get(t.name());
+        WeightOrigin part = info == null ? null : parts[info.split()];
+        return part == null ? null : new WeightOrigin(part.file(), part.version(), info.fileOffset());
     }
 
     /**
@@ -114,7 +127,7 @@ public final class Stage implements AutoCloseable {
             outNorm = expect(file, "output_norm.weight", dim);
             out = expect(file, cfg.tiedEmbeddings() ? "token_embd.weight" : "output.weight", dim, cfg.vocab());
         }
-        return new Stage(cfg, backend, firstLayer, endLayer, maxBatch, embd, layers, outNorm, out, rope(file, cfg));
+        return new Stage(file, cfg, backend, firstLayer, endLayer, maxBatch, embd, layers, outNorm, out, rope(file, cfg));
     }
 
     private static Rope rope(GgufFile file, ModelConfig cfg) {
