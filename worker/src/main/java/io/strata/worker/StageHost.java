@@ -10,25 +10,40 @@ import io.strata.worker.Frames.Timing;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.function.BiConsumer;
 
 /**
- * Runs one stage: a single thread takes steps and releases in arrival order, computes the stage's layers for the
- * step's sequences and hands the result to the {@link StageOutput} (the next stage, or the coordinator on the last
- * stage). A sequence that cannot run (no free KV cache, unknown, past the context) is dropped from the step with a
- * reason that travels with the step, so the coordinator always gets exactly one result per step it sent.
+ * Runs one stage: steps and releases are processed one at a time in arrival order; for each the stage's layers run
+ * over the step's sequences and the result goes to the {@link StageOutput} (the next stage, or the coordinator on the
+ * last stage). A sequence that cannot run (no free KV cache, unknown, past the context) is dropped from the step with
+ * a reason that travels with the step, so the coordinator always gets exactly one result per step it sent.
+ *
+ * <p>Threads: a frame runs <em>inline</em>, on the transport thread that received it, when nothing is queued or
+ * running, the output can take it at once, and its compute is expected to be short ({@link #INLINE_BUDGET_NANOS});
+ * on a worker whose server and downstream channel share one event loop, a decode step then crosses a boundary with a
+ * single thread wake-up (the receiver's), instead of three (the receiving event loop, the stage thread, the sending
+ * event loop). Anything else (a long prefill chunk, an output that is not ready, frames behind others) is queued for
+ * the stage thread, which may block on the output's flow control. Either way, one frame at a time, in order.
  *
  * <p>Flow control: arrivals are bounded by the inbound stream's credit (the caller requests one more frame from the
- * {@code done} callback of each item), and the thread waits for the output to be ready before taking the next item.
+ * {@code done} callback of each item), and the stage thread waits for the output to be ready before taking the next
+ * item.
  */
 public final class StageHost implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(StageHost.class);
+
+    /**
+     * The longest compute a frame may be expected to take and still run on the transport thread: while it runs, that
+     * thread serves no other call of this worker (control calls wait, keepalive pings are answered late), so this
+     * stays well under the 5 s keepalive timeout. Decode steps on real hardware take milliseconds; on this project's
+     * 2-vCPU test machine a 405B-wide stage of 1–4 layers takes 0.3–1.8 s.
+     */
+    public static final long INLINE_BUDGET_NANOS = 2_000_000_000L;
 
     private record Work(Object frame, Runnable done) {
     }
@@ -39,7 +54,11 @@ public final class StageHost implements AutoCloseable {
     private final Stage stage;
     private final ModelConfig cfg;
     private final SequenceTable seqs;
-    private final BlockingQueue<Work> queue;
+    private final Object lock = new Object();
+    private final ArrayDeque<Work> queue = new ArrayDeque<>();  // guarded by lock
+    private final int capacity;
+    private boolean busy;  // guarded by lock: a frame is being processed (inline or on the stage thread)
+    private volatile double nanosPerRow = Double.NaN;  // smoothed compute per row, NaN until a step with rows ran
     private final Thread thread;
     private volatile StageOutput output;
     private final BiConsumer<StageOutput, String> onBroken;
@@ -58,7 +77,7 @@ public final class StageHost implements AutoCloseable {
         this.stage = stage;
         this.cfg = stage.config();
         this.seqs = new SequenceTable(caches);
-        this.queue = new ArrayBlockingQueue<>(queueCapacity);
+        this.capacity = queueCapacity;
         this.onBroken = onBroken;
         this.where = "stage " + stageIndex + " (layers [" + stage.firstLayer() + ", " + stage.endLayer() + ") on worker " + workerId + ")";
         this.thread = Thread.ofPlatform().name("stage-" + stageIndex + "-" + workerId).daemon().unstarted(this::run);
@@ -94,47 +113,104 @@ public final class StageHost implements AutoCloseable {
     }
 
     /**
-     * Admits a {@link Frames.Step} or {@link Frames.Release}; never blocks. {@code done} runs on the stage thread once
-     * the frame is handed on (the inbound adapter requests the next frame there).
+     * Admits a {@link Frames.Step} or {@link Frames.Release} from the transport thread; never waits for the output.
+     * Runs it right here when it may ({@link StageHost class comment}), else queues it for the stage thread. {@code done}
+     * runs once the frame is handed on (the inbound adapter requests the next frame there).
      */
     public void submit(Object frame, Runnable done) {
-        if (closed) throw new IllegalStateException(where + " is closed");
-        if (!queue.offer(new Work(frame, done))) {
-            // Only a peer that ignores flow control gets here.
-            throw new IllegalStateException(where + ": more frames arrived than the stream's credit allows (" + queue.size() + ")");
+        Work w = new Work(frame, done);
+        StageOutput o = output;
+        synchronized (lock) {
+            if (closed) throw new IllegalStateException(where + " is closed");
+            if (busy || !queue.isEmpty() || !inlineAllowed(frame, o)) {
+                if (queue.size() >= capacity) {
+                    // Only a peer that ignores flow control gets here.
+                    throw new IllegalStateException(where + ": more frames arrived than the stream's credit allows (" + queue.size() + ")");
+                }
+                queue.add(w);
+                if (!busy) lock.notifyAll();
+                return;
+            }
+            busy = true;
+        }
+        try {
+            process(w, o, true);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            synchronized (lock) {
+                busy = false;
+                if (!queue.isEmpty() || closed) lock.notifyAll();
+            }
         }
     }
 
+    /** Whether {@code frame} may run on the calling transport thread: an output that takes it now, a short compute. */
+    private boolean inlineAllowed(Object frame, StageOutput o) {
+        if (o == null || !o.readyNow()) return false;
+        if (!(frame instanceof Frames.Step s)) return true;
+        int rows = 0;
+        for (Chunk c : s.chunks()) rows += c.rows();
+        if (rows == 0) return true;
+        double perRow = nanosPerRow;
+        return !Double.isNaN(perRow) && rows * perRow <= INLINE_BUDGET_NANOS;
+    }
+
     private void run() {
-        while (!closed) {
+        while (true) {
             Work w;
-            try {
-                w = queue.take();
-            } catch (InterruptedException e) {
-                return;
+            synchronized (lock) {
+                while (!closed && (busy || queue.isEmpty())) {
+                    try {
+                        lock.wait();
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+                if (closed) return;
+                w = queue.poll();
+                busy = true;
             }
-            StageOutput o = output;
             try {
-                if (o == null) {
-                    throw new StageOutput.BrokenOutputException(where + " has no output: "
-                            + (stage.isLast() ? "the coordinator has not opened the results stream" : "not linked to the next stage"));
-                }
-                o.awaitReady();
-                switch (w.frame()) {
-                    case Frames.Step s -> step(s, o);
-                    case Frames.Release r -> release(r, o);
-                    default -> throw new IllegalStateException("unknown frame " + w.frame().getClass());
-                }
+                process(w, output, false);
             } catch (InterruptedException e) {
                 return;
-            } catch (StageOutput.BrokenOutputException e) {
-                log.warn("{}: dropping a frame: {}", where, e.getMessage());
-                if (o != null) onBroken.accept(o, e.getMessage());
-            } catch (RuntimeException e) {
-                log.error("{}: frame failed", where, e);
             } finally {
-                if (w.done() != null) w.done().run();
+                synchronized (lock) {
+                    busy = false;
+                    if (closed) lock.notifyAll();
+                }
             }
+        }
+    }
+
+    /** One frame, on whichever thread holds {@code busy}; waits for the output only when it is not ready. */
+    private void process(Work w, StageOutput o, boolean inline) throws InterruptedException {
+        try {
+            if (o == null) {
+                throw new StageOutput.BrokenOutputException(where + " has no output: "
+                        + (stage.isLast() ? "the coordinator has not opened the results stream" : "not linked to the next stage"));
+            }
+            o.awaitReady();
+            switch (w.frame()) {
+                case Frames.Step s -> step(s, o);
+                case Frames.Release r -> release(r, o);
+                default -> throw new IllegalStateException("unknown frame " + w.frame().getClass());
+            }
+        } catch (StageOutput.BrokenOutputException e) {
+            log.warn("{}: dropping a frame: {}", where, e.getMessage());
+            if (o != null && inline) {
+                // Not on the transport thread: the listener takes the slot's lock, which a caller of close() may
+                // hold while it waits for this frame to finish.
+                String why = e.getMessage();
+                Thread.ofVirtual().start(() -> onBroken.accept(o, why));
+            } else if (o != null) {
+                onBroken.accept(o, e.getMessage());
+            }
+        } catch (RuntimeException e) {
+            log.error("{}: frame failed", where, e);
+        } finally {
+            if (w.done() != null) w.done().run();
         }
     }
 
@@ -253,8 +329,14 @@ public final class StageHost implements AutoCloseable {
             }
         }
         steps++;
+        long compute = System.nanoTime() - start;
+        if (n > 0) {
+            double perRow = (double) compute / n;
+            double prev = nanosPerRow;
+            nanosPerRow = Double.isNaN(prev) ? perRow : 0.75 * prev + 0.25 * perRow;
+        }
         List<Timing> timings = new ArrayList<>(in.timings());
-        timings.add(new Timing(stageIndex, workerId, queued, System.nanoTime() - start));
+        timings.add(new Timing(stageIndex, workerId, queued, compute));
         if (stage.isLast()) {
             o.result(new Frames.StepResult(in.stepId(), outputs, failures, timings));
         } else {
@@ -309,12 +391,30 @@ public final class StageHost implements AutoCloseable {
         return outputs;
     }
 
+    /**
+     * Stops the stage thread and waits (up to 10 s) for a frame running inline to finish, so the caller may free the
+     * stage's memory afterwards.
+     */
     @Override
     public void close() {
-        closed = true;
+        synchronized (lock) {
+            closed = true;
+            lock.notifyAll();
+        }
         thread.interrupt();
         try {
             thread.join(10_000);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            synchronized (lock) {
+                while (busy) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        log.warn("{}: a frame still runs 10 s after close", where);
+                        break;
+                    }
+                    lock.wait(left / 1_000_000 + 1);
+                }
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -2,9 +2,13 @@ package io.strata.worker;
 
 /**
  * Where a stage's work goes: the next stage's worker (middle stages) or the coordinator's results stream (the last
- * stage). Implemented by the gRPC adapters; called from the stage thread only.
+ * stage). Implemented by the gRPC adapters; called by one thread at a time: the stage thread, or the transport thread
+ * that received a frame when the frame runs inline ({@link StageHost}).
  */
 public interface StageOutput {
+
+    /** Whether the output can take another frame now (never blocks); false when it is gone. */
+    boolean readyNow();
 
     /**
      * Blocks until the output can take another frame without piling up (the transport's flow control), or throws

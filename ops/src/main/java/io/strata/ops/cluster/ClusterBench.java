@@ -40,11 +40,19 @@ import java.util.concurrent.TimeUnit;
  * </ul>
  * Usage: {@code java -cp ... io.strata.ops.cluster.ClusterBench MODEL [maxStages=4] [tokens=64] [reps=3] [java-opts]}.
  * Prints one JSON object per split; {@code stage_wait_ms} is the part of the network figure the steps spent waiting at
- * the stages before their compute began (thread wake-ups and queues, not the wire).
+ * the stages before their compute began (thread wake-ups and queues, not the wire). Empty steps (no rows, no compute)
+ * are timed back to back ({@code empty_step}), each after 100 ms with every process asleep ({@code empty_after_sleep}:
+ * wake-ups after idle) and each after 100 ms of the benchmark thread streaming 256 MiB ({@code empty_after_stream}:
+ * the caches evicted as by a forward pass over the weights).
  */
 public final class ClusterBench {
     private static final int EMPTY_WARMUP = 3000;
     private static final int EMPTY_MEASURED = 2000;
+    private static final int SPACED = 40;
+    private static final int SPACING_MS = 100;
+    /** 256 MiB: eight times the last-level cache of the machine measured. */
+    private static final long[] BIG = new long[32 << 20];
+    private static volatile long sink;
 
     private ClusterBench() {
     }
@@ -102,6 +110,8 @@ public final class ClusterBench {
             double net1 = 0;
             double netP10First = 0;
             double transport1 = 0;
+            double sleep1 = 0;
+            double stream1 = 0;
             List<String> summary = new ArrayList<>();
             for (int n = 1; n <= maxStages; n++) {
                 // An even split over the first n workers, stored as the plan the coordinator takes over.
@@ -130,6 +140,19 @@ public final class ClusterBench {
                     for (int i = 0; i < EMPTY_MEASURED; i++) empty.add(p.submit(List.of()).get(30, TimeUnit.SECONDS).roundTripNanos());
                     double transport = median(empty) / 1e6;
                     double transportP10 = pct(empty, 10) / 1e6;
+                    // The same empty steps, each after 100 ms with every process asleep (wake-ups after idle), and
+                    // each after 100 ms of this thread streaming 256 MiB (caches full of other data, as after a
+                    // forward pass over the weights, while the other processes sleep).
+                    List<Long> afterSleep = new ArrayList<>();
+                    List<Long> afterStream = new ArrayList<>();
+                    for (int i = 0; i < SPACED; i++) {
+                        Thread.sleep(SPACING_MS);
+                        afterSleep.add(p.submit(List.of()).get(30, TimeUnit.SECONDS).roundTripNanos());
+                        stream(SPACING_MS);
+                        afterStream.add(p.submit(List.of()).get(30, TimeUnit.SECONDS).roundTripNanos());
+                    }
+                    double sleepMs = median(afterSleep) / 1e6;
+                    double streamMs = median(afterStream) / 1e6;
                     List<Long> rtt = new ArrayList<>();
                     List<Long> net = new ArrayList<>();
                     List<Long> queued = new ArrayList<>();
@@ -149,17 +172,25 @@ public final class ClusterBench {
                         net1 = nett;
                         netP10First = netP10;
                         transport1 = transport;
+                        sleep1 = sleepMs;
+                        stream1 = streamMs;
                     }
                     String load = loads(c, plan);
                     String row = String.format(Locale.ROOT,
                             "{\"stages\":%d,\"steps\":%d,\"tpot_ms\":%.3f,\"tpot_p10_ms\":%.3f,\"tpot_p90_ms\":%.3f,\"network_ms\":%.3f,"
-                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"h_network_p10_ms\":%s,\"empty_step_ms\":%.3f,\"empty_step_p10_ms\":%.3f,\"h_empty_ms\":%s,\"loadavg\":%.2f,\"loads\":[%s]}",
+                                    + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"h_network_p10_ms\":%s,\"empty_step_ms\":%.3f,\"empty_step_p10_ms\":%.3f,\"h_empty_ms\":%s,"
+                                    + "\"empty_after_sleep_ms\":%.3f,\"empty_after_sleep_p10_ms\":%.3f,\"h_empty_after_sleep_ms\":%s,"
+                                    + "\"empty_after_stream_ms\":%.3f,\"empty_after_stream_p10_ms\":%.3f,\"h_empty_after_stream_ms\":%s,\"loadavg\":%.2f,\"loads\":[%s]}",
                             n, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6, median(queued) / 1e6,
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (tpot - tpot1) / (n - 1)),
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (nett - net1) / (n - 1)),
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (netP10 - netP10First) / (n - 1)),
                             transport, transportP10,
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (transport - transport1) / (n - 1)),
+                            sleepMs, pct(afterSleep, 10) / 1e6,
+                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (sleepMs - sleep1) / (n - 1)),
+                            streamMs, pct(afterStream, 10) / 1e6,
+                            n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (streamMs - stream1) / (n - 1)),
                             java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), load);
                     System.out.println(row);
                     System.out.flush();
@@ -170,6 +201,17 @@ public final class ClusterBench {
             for (Process p : procs) p.getOutputStream().close();
             for (Process p : procs) if (!p.waitFor(10, TimeUnit.SECONDS)) p.destroyForcibly();
         }
+    }
+
+    /** Streams {@link #BIG} for {@code ms}, evicting the caches. */
+    private static void stream(int ms) {
+        long end = System.nanoTime() + ms * 1_000_000L;
+        long x = 0;
+        int i = 0;
+        while (System.nanoTime() < end) {
+            for (int j = 0; j < 4096; j++, i = (i + 8) & (BIG.length - 1)) x += BIG[i];
+        }
+        sink = x;
     }
 
     private static String loads(Coordinator c, Plan plan) {

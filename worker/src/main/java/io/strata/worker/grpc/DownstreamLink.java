@@ -107,6 +107,11 @@ final class DownstreamLink implements StageOutput, AutoCloseable {
     }
 
     @Override
+    public boolean readyNow() {
+        return gate.broken() == null && requests.isReady();
+    }
+
+    @Override
     public void awaitReady() throws InterruptedException {
         gate.await(requests::isReady);
     }

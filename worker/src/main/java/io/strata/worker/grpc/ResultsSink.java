@@ -26,6 +26,11 @@ final class ResultsSink implements StageOutput, AutoCloseable {
     }
 
     @Override
+    public boolean readyNow() {
+        return gate.broken() == null && out.isReady();
+    }
+
+    @Override
     public void awaitReady() throws InterruptedException {
         gate.await(out::isReady);
     }

@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * one more each time the stage thread has handed a frame on); the RESULTS stream (the coordinator's, last stage
  * only) becomes the stage's output. A newer stream of the same role replaces the older one.
  *
- * <p>Runs on the transport thread (the server gives this service a direct executor): handlers only decode and queue.
+ * <p>Runs on the transport thread (the server gives this service a direct executor): handlers decode, then the stage
+ * host either runs the frame right here (a short step whose output is ready) or queues it for the stage thread.
  */
 final class StageService extends StageServiceGrpc.StageServiceImplBase {
     private static final Logger log = LoggerFactory.getLogger(StageService.class);

@@ -19,9 +19,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
- * The worker's gRPC server (control and stage services) and its links to the next stage. Stage streams run on the
- * transport threads (their handlers only decode and queue, so a step reaches the stage thread with one hand-off);
- * control calls, which may touch the disk, run on a small pool.
+ * The worker's gRPC server (control and stage services) and its links to the next stage, all on one transport thread
+ * ({@link EventLoop}). Stage streams run on that thread (a short step is computed right there and written on to the
+ * next stage by the same thread; see {@code StageHost}); control calls, which may touch the disk, run on a small pool.
  */
 public final class WorkerServer implements StageSlot.Linker, AutoCloseable {
     /** Frames of credit each inbound stage stream gets. */
@@ -29,7 +29,8 @@ public final class WorkerServer implements StageSlot.Linker, AutoCloseable {
 
     private final String workerId;
     private final StageSlot slot;
-    private final Channels channels = new Channels();
+    private final EventLoop loop;
+    private final Channels channels;
     private final ExecutorService controlPool;
     private Server server;
     private volatile String address;
@@ -38,6 +39,8 @@ public final class WorkerServer implements StageSlot.Linker, AutoCloseable {
         this.workerId = workerId;
         this.slot = slot;
         this.controlPool = Executors.newCachedThreadPool(Thread.ofPlatform().name("control-", 0).daemon().factory());
+        this.loop = new EventLoop("transport-" + workerId);
+        this.channels = new Channels(loop);
     }
 
     /**
@@ -51,6 +54,9 @@ public final class WorkerServer implements StageSlot.Linker, AutoCloseable {
         ControlService control = new ControlService(workerId, () -> address == null ? "" : address, slot);
         StageService stage = new StageService(workerId, slot, control, WINDOW);
         server = NettyServerBuilder.forAddress(new InetSocketAddress(bindHost, port))
+                .bossEventLoopGroup(loop.group)
+                .workerEventLoopGroup(loop.group)
+                .channelType(loop.serverChannelType)
                 .addTransportFilter(gate)
                 .addService(ServerInterceptors.intercept(control, gate))
                 .addService(stage)
@@ -100,5 +106,6 @@ public final class WorkerServer implements StageSlot.Linker, AutoCloseable {
         }
         channels.close();
         controlPool.shutdownNow();
+        loop.close();
     }
 }
