@@ -48,7 +48,12 @@ function renderStages(s) {
     cell(tr, st.ready ? 'ready' : 'not ready').style.color = st.ready ? 'var(--ok)' : 'var(--bad)';
     cell(tr, bytes(st.weight_bytes));
     cell(tr, bytes(st.kv_bytes));
-    cell(tr, st.resident_bytes ? bytes(st.resident_bytes) : '–');
+    cell(tr, st.memory_usable_bytes ? `${bytes(st.memory_used_bytes)} / ${bytes(st.memory_usable_bytes)}` : bytes(st.memory_used_bytes))
+      .title = 'weights + KV cache / the worker\'s memory budget';
+    const rss = cell(tr, bytes(st.resident_bytes));
+    if (st.model_resident_bytes) rss.title = `of which the model file: ${bytes(st.model_resident_bytes)}`;
+    cell(tr, st.bandwidth_bytes_per_second ? `${(st.bandwidth_bytes_per_second / 1e9).toFixed(1)} GB/s` : '–');
+    cell(tr, ms(st.layer_ms));
     cell(tr, ms(st.step_compute_ms));
     cell(tr, ms(st.step_queued_ms));
     cell(tr, String(st.steps));

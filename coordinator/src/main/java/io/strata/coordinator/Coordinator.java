@@ -27,6 +27,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -84,6 +85,8 @@ public final class Coordinator implements AutoCloseable {
     private volatile GrpcPipeline pipeline;
     private volatile String notReady = "starting";
     private volatile Map<String, WorkerState> statesView = Map.of();
+    private volatile Map<String, WorkerInfo> workersView = Map.of();
+    private volatile Map<String, WorkerClient> clientsView = Map.of();
 
     public Coordinator(Config c) throws Exception {
         this.config = c;
@@ -197,6 +200,34 @@ public final class Coordinator implements AutoCloseable {
         return statesView;
     }
 
+    /** The registered workers as their ZooKeeper records describe them (a snapshot; for status reports). */
+    public Map<String, WorkerInfo> workers() {
+        return workersView;
+    }
+
+    /**
+     * What a worker's process uses now, as its {@code Status} call reports it.
+     *
+     * @param kvBytes              KV caches allocated
+     * @param modelResidentBytes   resident pages of its model mapping (Linux; 0 elsewhere)
+     * @param processResidentBytes resident memory of its process (Linux; 0 elsewhere)
+     * @param activeSequences      sequences holding a KV cache there
+     * @param steps                steps it computed since its assignment
+     */
+    public record WorkerUsage(long kvBytes, long modelResidentBytes, long processResidentBytes, int activeSequences, long steps) {
+    }
+
+    /**
+     * Asks a registered worker for its current memory use (one {@code Status} call on its control connection).
+     * Fails when the worker is not registered or does not answer.
+     */
+    public CompletableFuture<WorkerUsage> usage(String workerId) {
+        WorkerClient c = clientsView.get(workerId);
+        if (c == null) return CompletableFuture.failedFuture(new IllegalArgumentException("worker " + workerId + " is not registered"));
+        return c.status().thenApply(s -> new WorkerUsage(s.getKvBytes(), s.getModelResidentBytes(), s.getProcessResidentBytes(),
+                s.getActiveSequences(), s.getSteps()));
+    }
+
     /** The plan this coordinator last read or stored (null before one exists). */
     public Plan plan() {
         return plan;
@@ -276,6 +307,8 @@ public final class Coordinator implements AutoCloseable {
             clients.computeIfAbsent(w.id(), id -> new WorkerClient(id, w.address(), channels.get(w.address()),
                     "coordinator " + config.id(), s -> post(() -> state(id, s))));
         }
+        workersView = Map.copyOf(workers);
+        clientsView = Map.copyOf(clients);
     }
 
     private void state(String id, WorkerState s) {

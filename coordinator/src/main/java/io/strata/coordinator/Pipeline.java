@@ -15,9 +15,22 @@ import java.util.concurrent.CompletableFuture;
  */
 public interface Pipeline extends AutoCloseable {
 
-    /** How the last stage picks the next token; temperature 0 is greedy argmax (lowest id on ties). */
-    record Sampling(float temperature, int topK, float topP, float minP, long seed) {
+    /**
+     * How the last stage picks the next token; temperature 0 is greedy argmax (lowest id on ties). The frequency and
+     * presence penalties (OpenAI's) lower the logits of tokens already sampled for the sequence (not its prompt).
+     */
+    record Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
+                    float presencePenalty) {
         public static final Sampling GREEDY = new Sampling(0f, 0, 0f, 0f, 0L);
+
+        /** Without penalties. */
+        public Sampling(float temperature, int topK, float topP, float minP, long seed) {
+            this(temperature, topK, topP, minP, seed, 0f, 0f);
+        }
+
+        public boolean penalized() {
+            return frequencyPenalty != 0f || presencePenalty != 0f;
+        }
     }
 
     /**

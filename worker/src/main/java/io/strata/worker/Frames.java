@@ -10,12 +10,25 @@ public final class Frames {
     private Frames() {
     }
 
-    /** How the last stage picks a token; {@code temperature == 0} is greedy argmax, lowest id on ties. */
-    public record Sampling(float temperature, int topK, float topP, float minP, long seed) {
+    /**
+     * How the last stage picks a token; {@code temperature == 0} is greedy argmax, lowest id on ties. The frequency and
+     * presence penalties (OpenAI's) count the tokens sampled for the sequence so far, not its prompt.
+     */
+    public record Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
+                           float presencePenalty) {
         public static final Sampling GREEDY = new Sampling(0f, 0, 0f, 0f, 0L);
+
+        /** Without penalties. */
+        public Sampling(float temperature, int topK, float topP, float minP, long seed) {
+            this(temperature, topK, topP, minP, seed, 0f, 0f);
+        }
 
         public boolean greedy() {
             return temperature <= 0f;
+        }
+
+        public boolean penalized() {
+            return frequencyPenalty != 0f || presencePenalty != 0f;
         }
     }
 

@@ -1,67 +1,67 @@
 package io.strata.worker;
 
-import java.util.Arrays;
+import io.strata.engine.sample.SamplingParams;
+import io.strata.engine.sample.SequenceSampler;
 
 /**
- * The last stage's token choice for one sequence. Temperature 0 is greedy argmax (lowest id on ties). Otherwise the
- * logits are scaled by {@code 1/temperature}, cut by top-k, then top-p (smallest set whose probability reaches p),
- * then min-p (drop tokens below {@code min_p} times the best probability), and one token is drawn with the
- * sequence's own random stream (seeded by the request, so a seeded request is reproducible).
+ * The last stage's token choice, with the engine's sampler ({@link io.strata.engine.sample.Sampler}), so a sequence
+ * sampled over the cluster gets exactly the tokens one process gives for the same logits and parameters.
+ * Temperature 0 without penalties is greedy argmax (lowest id on ties). Otherwise, in the engine's order: OpenAI's
+ * frequency and presence penalties over the tokens sampled for the sequence so far (not its prompt; up to the
+ * context length), top-k, top-p, min-p, temperature, and a draw from the sequence's own random stream (seeded by the
+ * request, so a seeded request is reproducible). With penalties and temperature 0 it is the argmax of the penalized
+ * logits.
+ *
+ * <p>One instance per stage thread: the engine's sampler owns working buffers the size of the vocabulary (allocated
+ * at the first sequence that needs more than an argmax); the per-sequence state ({@link SequenceSampler}: parameters,
+ * random generator, penalty history) lives in the sequence's {@link SequenceTable.Entry} until it is released.
  */
 final class Sampler {
-    private Sampler() {
+    private final int vocab;
+    private final int contextLength;
+    private io.strata.engine.sample.Sampler engine;
+
+    /**
+     * @param vocab         logits per row
+     * @param contextLength positions per sequence: the penalty history holds up to this many sampled tokens
+     */
+    Sampler(int vocab, int contextLength) {
+        this.vocab = vocab;
+        this.contextLength = Math.max(1, contextLength);
     }
 
-    static int pick(float[] logits, int off, int vocab, Frames.Sampling p, SequenceTable.Entry seq) {
-        if (p == null || p.greedy()) return TokenPicker.argmax(logits, off, vocab);
-        if (seq.sampler == null) seq.sampler = new SequenceTable.SamplerState(p.seed());
-        int k = p.topK() > 0 ? Math.min(p.topK(), vocab) : vocab;
-        int[] ids = k < vocab ? TokenPicker.top(logits, off, vocab, k) : sortedIds(logits, off, vocab);
-        double inv = 1.0 / p.temperature();
-        double max = logits[off + ids[0]];
-        double[] probs = new double[ids.length];
-        double sum = 0;
-        for (int i = 0; i < ids.length; i++) {
-            probs[i] = Math.exp((logits[off + ids[i]] - max) * inv);
-            sum += probs[i];
+    /** Why {@code p} cannot be used for sampling, or null when it can. */
+    static String invalid(Frames.Sampling p) {
+        if (p == null || (p.greedy() && !p.penalized())) return null;
+        try {
+            params(p, 1);
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
         }
-        int keep = ids.length;
-        if (p.topP() > 0f && p.topP() < 1f) {
-            double acc = 0;
-            for (int i = 0; i < ids.length; i++) {
-                acc += probs[i] / sum;
-                if (acc >= p.topP()) {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        if (p.minP() > 0f) {
-            double floor = p.minP() * probs[0];
-            int m = 1;
-            while (m < keep && probs[m] >= floor) m++;
-            keep = m;
-        }
-        double total = 0;
-        for (int i = 0; i < keep; i++) total += probs[i];
-        double r = seq.sampler.random.nextDouble() * total;
-        for (int i = 0; i < keep; i++) {
-            r -= probs[i];
-            if (r < 0) return ids[i];
-        }
-        return ids[keep - 1];
     }
 
-    /** Every id of the row, most likely first (lowest id first on ties). */
-    private static int[] sortedIds(float[] logits, int off, int vocab) {
-        Integer[] boxed = new Integer[vocab];
-        for (int i = 0; i < vocab; i++) boxed[i] = i;
-        Arrays.sort(boxed, (a, b) -> {
-            int c = Float.compare(logits[off + b], logits[off + a]);
-            return c != 0 ? c : Integer.compare(a, b);
-        });
-        int[] ids = new int[vocab];
-        for (int i = 0; i < vocab; i++) ids[i] = boxed[i];
-        return ids;
+    /**
+     * Picks the next token of {@code seq} from {@code logits[off, off + vocab)}. The sequence's first sampled chunk
+     * fixes its parameters; later chunks continue its random stream and penalty history.
+     */
+    int pick(float[] logits, int off, Frames.Sampling p, SequenceTable.Entry seq) {
+        if (seq.sampler == null) {
+            if (p == null || (p.greedy() && !p.penalized())) return TokenPicker.argmax(logits, off, vocab);
+            seq.sampler = new SequenceSampler(params(p, contextLength));
+        }
+        if (engine == null) engine = new io.strata.engine.sample.Sampler(vocab);
+        return engine.sample(logits, off, seq.sampler).token();
+    }
+
+    /**
+     * The wire's parameters in the engine's terms (as the gateway's one-process pipeline builds them): top-p 0 means
+     * off, no repetition penalty, the frequency and presence penalties over every sampled token.
+     */
+    static SamplingParams params(Frames.Sampling p, int contextLength) {
+        float topP = p.topP() > 0f && p.topP() < 1f ? p.topP() : 1f;
+        return SamplingParams.builder().temperature(Math.max(0f, p.temperature())).topK(p.topK()).topP(topP).minP(p.minP())
+                .repeatPenalty(1f).frequencyPenalty(p.frequencyPenalty()).presencePenalty(p.presencePenalty())
+                .penaltyLastN(p.penalized() ? contextLength : 0).seed(p.seed()).build();
     }
 }

@@ -1,6 +1,7 @@
 package io.strata.worker;
 
 import io.strata.engine.backend.KvCache;
+import io.strata.engine.sample.SequenceSampler;
 
 import java.util.ArrayDeque;
 import java.util.HashMap;
@@ -18,7 +19,7 @@ final class SequenceTable {
         final long seqId;
         final KvCache cache;
         int length;
-        SamplerState sampler;
+        SequenceSampler sampler;  // last stage: parameters, random stream and penalty history, once it samples
 
         Entry(long seqId, KvCache cache) {
             this.seqId = seqId;
@@ -81,14 +82,5 @@ final class SequenceTable {
     void clear() {
         active.clear();
         free.clear();
-    }
-
-    /** Per-sequence state of the sampler on the last stage (its random stream). */
-    static final class SamplerState {
-        final java.util.SplittableRandom random;
-
-        SamplerState(long seed) {
-            this.random = new java.util.SplittableRandom(seed);
-        }
     }
 }

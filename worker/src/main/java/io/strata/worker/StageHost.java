@@ -54,6 +54,7 @@ public final class StageHost implements AutoCloseable {
     private final Stage stage;
     private final ModelConfig cfg;
     private final SequenceTable seqs;
+    private final Sampler sampler;
     private final Object lock = new Object();
     private final ArrayDeque<Work> queue = new ArrayDeque<>();  // guarded by lock
     private final int capacity;
@@ -77,6 +78,7 @@ public final class StageHost implements AutoCloseable {
         this.stage = stage;
         this.cfg = stage.config();
         this.seqs = new SequenceTable(caches);
+        this.sampler = new Sampler(cfg.vocab(), seqs.contextLength());
         this.capacity = queueCapacity;
         this.onBroken = onBroken;
         this.where = "stage " + stageIndex + " (layers [" + stage.firstLayer() + ", " + stage.endLayer() + ") on worker " + workerId + ")";
@@ -261,6 +263,9 @@ public final class StageHost implements AutoCloseable {
             } else if (stage.isFirst() && !tokensValid(in.tokens(), rowOffset[c], ch.rows())) {
                 why = "has a token id outside the vocabulary of " + cfg.vocab();
                 code = "INVALID_ARGUMENT";
+            } else if (stage.isLast() && ch.sample() && Sampler.invalid(ch.sampling()) != null) {
+                why = "cannot be sampled: " + Sampler.invalid(ch.sampling());
+                code = "INVALID_ARGUMENT";
             }
             if (why == null && e == null) {
                 e = seqs.open(ch.seqId());
@@ -374,7 +379,7 @@ public final class StageHost implements AutoCloseable {
             if (ch.sample()) {
                 int off = (lrow + rows - 1) * vocab;
                 SequenceTable.Entry e = entries.get(i);
-                token = Sampler.pick(out, off, vocab, ch.sampling(), e);
+                token = sampler.pick(out, off, ch.sampling(), e);
                 if (ch.logprobs() || ch.topLogprobs() > 0) {
                     double lse = TokenPicker.logSumExp(out, off, vocab);
                     logprob = (float) (out[off + token] - lse);

@@ -30,6 +30,10 @@ public record GatewayConfig(String host, int port, String modelId, int maxBodyBy
         return new GatewayConfig("127.0.0.1", port, modelId, DEFAULT_MAX_BODY_BYTES, Set.of());
     }
 
+    public GatewayConfig withHost(String address) {
+        return new GatewayConfig(address, port, modelId, maxBodyBytes, apiKeys);
+    }
+
     public GatewayConfig withApiKeys(Set<String> keys) {
         return new GatewayConfig(host, port, modelId, maxBodyBytes, keys);
     }

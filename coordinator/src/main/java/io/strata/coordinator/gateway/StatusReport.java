@@ -48,7 +48,12 @@ final class StatusReport {
             o.put("ready", i.ready());
             o.put("weight_bytes", i.weightBytes());
             o.put("kv_bytes", i.kvBytes());
-            o.put("resident_bytes", i.residentBytes());
+            putKnown(o, "resident_bytes", i.residentBytes());
+            putKnown(o, "model_resident_bytes", i.modelResidentBytes());
+            o.put("memory_used_bytes", i.weightBytes() + i.kvBytes());
+            putKnown(o, "memory_usable_bytes", i.usableBytes());
+            putKnown(o, "bandwidth_bytes_per_second", Math.round(i.bandwidthBytesPerSecond()));
+            putMs(o, "layer_ms", i.secondsPerLayer() > 0 ? i.secondsPerLayer() * 1000 : Double.NaN);
             StageLoad load = i.index() < s.stages().size() ? s.stages().get(i.index()) : null;
             putMs(o, "step_compute_ms", load == null ? Double.NaN : load.computeMs());
             putMs(o, "step_queued_ms", load == null ? Double.NaN : load.queuedMs());
@@ -86,6 +91,12 @@ final class StatusReport {
         putMs(lat, "itl_p50_ms", scheduler.interToken.quantile(0.5) * 1000);
         putMs(lat, "itl_p99_ms", scheduler.interToken.quantile(0.99) * 1000);
         return root;
+    }
+
+    /** A quantity the pipeline may not know (0): null then. */
+    private static void putKnown(ObjectNode o, String field, long value) {
+        if (value > 0) o.put(field, value);
+        else o.putNull(field);
     }
 
     private static void putMs(ObjectNode o, String field, double ms) {
@@ -129,6 +140,16 @@ final class StatusReport {
         for (StageInfo i : stages) sample(b, "strata_stage_kv_bytes" + labels(i), i.kvBytes());
         header(b, "strata_stage_weight_bytes", "gauge", "Weight bytes a stage reads.");
         for (StageInfo i : stages) sample(b, "strata_stage_weight_bytes" + labels(i), i.weightBytes());
+        header(b, "strata_stage_resident_bytes", "gauge", "Resident memory of a stage's process.");
+        for (StageInfo i : stages) if (i.residentBytes() > 0) sample(b, "strata_stage_resident_bytes" + labels(i), i.residentBytes());
+        header(b, "strata_stage_usable_bytes", "gauge", "Memory budget of a stage's worker (weights, KV caches, activations).");
+        for (StageInfo i : stages) if (i.usableBytes() > 0) sample(b, "strata_stage_usable_bytes" + labels(i), i.usableBytes());
+        header(b, "strata_stage_bandwidth_bytes_per_second", "gauge", "Memory bandwidth a stage's worker measured at start.");
+        for (StageInfo i : stages) {
+            if (i.bandwidthBytesPerSecond() > 0) sample(b, "strata_stage_bandwidth_bytes_per_second" + labels(i), i.bandwidthBytesPerSecond());
+        }
+        header(b, "strata_stage_layer_seconds", "gauge", "Decode time of one layer of the served model, from the worker's self-benchmark.");
+        for (StageInfo i : stages) if (i.secondsPerLayer() > 0) sample(b, "strata_stage_layer_seconds" + labels(i), i.secondsPerLayer());
         histogram(b, "strata_time_to_first_token_seconds", "From arrival to the first generated token.", scheduler.timeToFirstToken);
         histogram(b, "strata_inter_token_seconds", "Between consecutive tokens of a sequence.", scheduler.interToken);
         return b.toString();

@@ -223,9 +223,10 @@ public final class GrpcPipeline implements Pipeline {
                     .setRows(q.tokens().length).setSample(q.sample()).setLogprobs(q.logprobs()).setTopLogprobs(q.topLogprobs())
                     .setReturnLogits(q.returnLogits());
             Sampling p = q.sampling();
-            if (p != null && p.temperature() > 0) {
+            if (p != null && (p.temperature() > 0 || p.penalized())) {
                 c.setSampling(SamplingParams.newBuilder().setTemperature(p.temperature()).setTopK(p.topK()).setTopP(p.topP())
-                        .setMinP(p.minP()).setSeed(p.seed()));
+                        .setMinP(p.minP()).setSeed(p.seed())
+                        .setFrequencyPenalty(p.frequencyPenalty()).setPresencePenalty(p.presencePenalty()));
             }
             s.addSeqs(c);
             for (int t : q.tokens()) s.addTokens(t);

@@ -274,7 +274,7 @@ public final class LocalPipeline implements PipelineExecutor {
      * OpenAI's sampling in the engine's terms: no top-k or min-p unless asked, no repetition penalty; frequency and
      * presence penalties count every token generated so far (up to the context length), not the prompt.
      */
-    static SamplingParams params(Sampling s, int contextLength) {
+    public static SamplingParams params(Sampling s, int contextLength) {
         SamplingParams.Builder b = SamplingParams.builder().temperature(s.temperature()).topK(s.topK()).topP(s.topP()).minP(0f)
                 .repeatPenalty(1f).frequencyPenalty(s.frequencyPenalty()).presencePenalty(s.presencePenalty())
                 .penaltyLastN(s.penalized() ? contextLength : 0).seed(s.seed());

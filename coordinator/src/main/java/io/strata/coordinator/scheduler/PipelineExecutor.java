@@ -117,18 +117,36 @@ public interface PipelineExecutor extends AutoCloseable {
     }
 
     /**
-     * One stage as the dashboard and readiness see it.
+     * One stage as the dashboard and readiness see it. Values a pipeline cannot know are 0.
      *
-     * @param index       position in the pipeline
-     * @param firstLayer  first layer (global number)
-     * @param endLayer    one past the last layer
-     * @param worker      worker id or host (e.g. {@code local-0})
-     * @param backend     backend name (cpu, metal)
-     * @param ready       loaded and linked
-     * @param weightBytes bytes of the weights this stage reads
-     * @param kvBytes     bytes of KV cache allocated now
-     * @param residentBytes resident memory of the stage's process (0 when unknown)
+     * @param index              position in the pipeline
+     * @param firstLayer         first layer (global number)
+     * @param endLayer           one past the last layer
+     * @param worker             worker id or host (e.g. {@code local-0})
+     * @param backend            backend name (cpu, metal)
+     * @param ready              loaded and linked
+     * @param weightBytes        bytes of the weights this stage reads
+     * @param kvBytes            bytes of KV cache allocated now
+     * @param residentBytes      resident memory of the stage's process
+     * @param usableBytes        the memory budget of the stage's worker for weights, KV caches and activations
+     * @param modelResidentBytes resident pages of the model file's mapping in the stage's process
+     * @param bandwidthBytesPerSecond the worker's measured memory bandwidth
+     * @param secondsPerLayer    the worker's measured (self-benchmark) decode time of one layer of the served model
      */
     record StageInfo(int index, int firstLayer, int endLayer, String worker, String backend, boolean ready,
-                     long weightBytes, long kvBytes, long residentBytes) {}
+                     long weightBytes, long kvBytes, long residentBytes, long usableBytes, long modelResidentBytes,
+                     double bandwidthBytesPerSecond, double secondsPerLayer) {
+
+        /** Without the worker's budget and measurements. */
+        public StageInfo(int index, int firstLayer, int endLayer, String worker, String backend, boolean ready,
+                         long weightBytes, long kvBytes, long residentBytes) {
+            this(index, firstLayer, endLayer, worker, backend, ready, weightBytes, kvBytes, residentBytes, 0, 0, 0, 0);
+        }
+
+        /** The same stage, loaded and linked or not. */
+        public StageInfo withReady(boolean now) {
+            return new StageInfo(index, firstLayer, endLayer, worker, backend, now, weightBytes, kvBytes, residentBytes,
+                    usableBytes, modelResidentBytes, bandwidthBytesPerSecond, secondsPerLayer);
+        }
+    }
 }

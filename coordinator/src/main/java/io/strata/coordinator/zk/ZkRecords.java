@@ -58,8 +58,10 @@ public final class ZkRecords {
                 // a type this coordinator does not know: placement estimates it from the bandwidth
             }
         }
+        Map<String, Double> perLayer = new java.util.HashMap<>();
+        for (io.strata.proto.v1.ModelTiming t : r.getModelsList()) perLayer.put(t.getFingerprint(), t.getSecondsPerLayer());
         return new WorkerInfo(r.getWorkerId(), r.getAddress(), r.getBackend(), r.getUsableMemoryBytes(), r.getTotalMemoryBytes(),
-                r.getMemoryBandwidthBytesPerSecond(), Map.copyOf(m));
+                r.getMemoryBandwidthBytesPerSecond(), Map.copyOf(m), r.getThreads(), Map.copyOf(perLayer));
     }
 
     public static PlanRecord record(Plan p) {

@@ -76,9 +76,7 @@ final class TestServer implements AutoCloseable {
             List<StageInfo> s = inner.stages();
             if (ready) return s;
             StageInfo last = s.getLast();
-            return java.util.stream.Stream.concat(s.subList(0, s.size() - 1).stream(), java.util.stream.Stream.of(new StageInfo(last.index(),
-                    last.firstLayer(), last.endLayer(), last.worker(), last.backend(), false, last.weightBytes(), last.kvBytes(),
-                    last.residentBytes()))).toList();
+            return java.util.stream.Stream.concat(s.subList(0, s.size() - 1).stream(), java.util.stream.Stream.of(last.withReady(false))).toList();
         }
 
         @Override public boolean ready() { return ready && inner.ready(); }

@@ -155,17 +155,19 @@ public final class Wire {
     static SeqChunk chunk(Frames.Chunk c) {
         SeqChunk.Builder b = SeqChunk.newBuilder().setSeqId(c.seqId()).setStartPosition(c.start()).setRows(c.rows())
                 .setSample(c.sample()).setLogprobs(c.logprobs()).setTopLogprobs(c.topLogprobs()).setReturnLogits(c.returnLogits());
-        if (c.sampling() != null && !c.sampling().greedy()) {
+        if (c.sampling() != null && (!c.sampling().greedy() || c.sampling().penalized())) {
             Frames.Sampling p = c.sampling();
             b.setSampling(SamplingParams.newBuilder().setTemperature(p.temperature()).setTopK(p.topK()).setTopP(p.topP())
-                    .setMinP(p.minP()).setSeed(p.seed()));
+                    .setMinP(p.minP()).setSeed(p.seed())
+                    .setFrequencyPenalty(p.frequencyPenalty()).setPresencePenalty(p.presencePenalty()));
         }
         return b.build();
     }
 
     static Frames.Sampling sampling(SamplingParams p) {
-        if (p.getTemperature() <= 0f) return Frames.Sampling.GREEDY;
-        return new Frames.Sampling(p.getTemperature(), p.getTopK(), p.getTopP(), p.getMinP(), p.getSeed());
+        if (p.getTemperature() <= 0f && p.getFrequencyPenalty() == 0f && p.getPresencePenalty() == 0f) return Frames.Sampling.GREEDY;
+        return new Frames.Sampling(p.getTemperature(), p.getTopK(), p.getTopP(), p.getMinP(), p.getSeed(),
+                p.getFrequencyPenalty(), p.getPresencePenalty());
     }
 
     static SeqError error(Frames.SeqFailure f) {
