@@ -10,7 +10,8 @@ public final class ClusterOptions {
     @Option(names = "--context", defaultValue = "4096", description = "positions per sequence (default: ${DEFAULT-VALUE})")
     public int context;
 
-    @Option(names = "--sequences", defaultValue = "4", description = "sequences served at once: KV caches per stage (default: ${DEFAULT-VALUE})")
+    @Option(names = {"--sequences", "--concurrency"}, defaultValue = "4",
+            description = "sequences served at once: KV caches per stage; more requests wait in the queue (default: ${DEFAULT-VALUE})")
     public int sequences;
 
     @Option(names = "--kv", defaultValue = "f16", description = "KV cache type f16 or f32 (default: ${DEFAULT-VALUE})")

@@ -27,20 +27,19 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
- * {@code strata local [--model F] [--workers N]}: a whole cluster on this machine: an embedded ZooKeeper, a coordinator
- * with the OpenAI API in this process, and N worker processes (separate JVMs on loopback TCP). Without a model it
- * writes a small random-weight one and says plainly that its text is noise. Ctrl-C or SIGTERM stops everything.
+ * {@code strata local [--model F] [--workers N] [--host A] [--port P] [--api-key K]... [--context N] [--concurrency N]}:
+ * a whole cluster on this machine: an embedded ZooKeeper, a coordinator with the OpenAI API in this process, and N
+ * worker processes (separate JVMs on loopback TCP). Without a model it writes a small random-weight one and says
+ * plainly that its text is noise. Ctrl-C or SIGTERM stops everything.
  */
-@Command(name = "local", description = "Start ZooKeeper, a coordinator and N worker processes on this machine.")
+@Command(name = "local", mixinStandardHelpOptions = true,
+        description = "Start ZooKeeper, a coordinator (with the OpenAI API and dashboard) and N worker processes on this machine.")
 public final class LocalCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, description = "GGUF model file (default: a small synthetic random-weight model)")
     Path model;
 
     @Option(names = "--workers", defaultValue = "2", description = "worker processes (default: ${DEFAULT-VALUE})")
     int workers;
-
-    @Option(names = "--port", defaultValue = "8080", description = "HTTP port of the OpenAI API and dashboard (default: ${DEFAULT-VALUE})")
-    int port;
 
     @Option(names = {"-t", "--threads"}, defaultValue = "1", description = "CPU threads per worker (default: ${DEFAULT-VALUE})")
     int threads;
@@ -52,19 +51,26 @@ public final class LocalCommand implements Callable<Integer> {
     int readyTimeout;
 
     @Mixin
+    GatewayOptions gateway;
+
+    @Mixin
     ClusterOptions cluster;
+
+    private static final String SYNTHETIC = "synthetic-llama-tiny-Q4_0.gguf";
 
     private final List<Process> procs = new ArrayList<>();
 
     @Override
     public Integer call() throws Exception {
         if (workers < 1) throw new IllegalArgumentException("--workers must be at least 1");
+        String modelId = (model == null ? SYNTHETIC : model.getFileName()).toString();
+        var gatewayConfig = gateway.config(modelId);  // checks --host and the keys before anything starts
         long t0 = System.nanoTime();
         Path dir = Files.createTempDirectory("strata-local");
         Path logs = Files.createDirectories(dir.resolve("logs"));
         Path m = model;
         if (m == null) {
-            m = dir.resolve("synthetic-llama-tiny-Q4_0.gguf");
+            m = dir.resolve(SYNTHETIC);
             Synth.write("llama-tiny", Synth.preset("llama-tiny").layers(), GgmlType.Q4_0, 1, m);
             System.err.println("strata local: no --model given: serving a synthetic model with random weights (llama-tiny shapes, "
                     + "4 layers); it runs for real, but ITS TEXT IS NOISE. Pass --model FILE.gguf for a real model.");
@@ -95,7 +101,7 @@ public final class LocalCommand implements Callable<Integer> {
             }
             coordinator = new Coordinator(cluster.config(zk.connectString(), "/strata", "local-coordinator", m, workers, 0));
             this.coordinator = coordinator;
-            serving = Serving.start(coordinator, m, port, m.getFileName().toString());
+            serving = Serving.start(coordinator, m, gatewayConfig);
             this.serving = serving;
             coordinator.awaitReady(Duration.ofSeconds(readyTimeout));
             long ms = (System.nanoTime() - t0) / 1_000_000;
@@ -108,8 +114,16 @@ public final class LocalCommand implements Callable<Integer> {
                         Bytes.format(s.weightBytes()), nanos / 1e6,
                         nanos > 0 ? String.format(Locale.ROOT, " (%.0f MB/s)", s.weightBytes() / (nanos / 1e9) / 1e6) : "");
             }
-            System.out.println("OpenAI API: http://127.0.0.1:" + serving.port() + "/v1");
-            System.out.println("dashboard:  http://127.0.0.1:" + serving.port() + "/");
+            String base = "http://" + gateway.displayHost() + ":" + serving.port();
+            System.out.println("OpenAI API: " + base + "/v1" + (gatewayConfig.apiKeys().isEmpty() ? ""
+                    : "   (" + gatewayConfig.apiKeys().size() + " API key" + (gatewayConfig.apiKeys().size() == 1 ? "" : "s")
+                    + ": Authorization: Bearer KEY)"));
+            System.out.println("dashboard:  " + base + "/");
+            if (gateway.wildcard()) System.out.println("listening on every interface (" + gateway.host + ")");
+            String exposed = gateway.exposureWarning();
+            if (exposed != null) System.err.println("strata local: warning: " + exposed);
+            System.out.println("model id:   " + modelId + "   context " + cluster.context + " positions, " + cluster.sequences
+                    + " sequences at once");
             System.out.println("ZooKeeper:  " + zk.connectString() + "   logs: " + logs);
             System.out.println("Ctrl-C stops everything.");
             System.out.flush();
@@ -150,7 +164,7 @@ public final class LocalCommand implements Callable<Integer> {
             }
             zk.close();
             deleteQuietly(dir.resolve("zk"));
-            if (model == null) deleteQuietly(dir.resolve("synthetic-llama-tiny-Q4_0.gguf"));
+            if (model == null) deleteQuietly(dir.resolve(SYNTHETIC));
             stopped.countDown();
         };
     }

@@ -20,14 +20,14 @@ final class Serving implements AutoCloseable {
         this.gateway = gateway;
     }
 
-    static Serving start(Coordinator coordinator, Path model, int port, String modelId) throws Exception {
+    static Serving start(Coordinator coordinator, Path model, GatewayConfig config) throws Exception {
         EngineTextModel text;
         try (GgufFile f = GgufFile.open(model)) {
             text = EngineTextModel.of(f);
         }
         Scheduler s = new Scheduler(new ClusterPipeline(coordinator), Scheduler.Config.defaults());
         try {
-            return new Serving(s, Gateway.start(GatewayConfig.of(port, modelId), s, text));
+            return new Serving(s, Gateway.start(config, s, text));
         } catch (Exception | Error e) {
             s.close();
             throw e;
