@@ -19,11 +19,13 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
 /**
  * Matrix products over {@link Repacked} (row-interleaved) weights: R rows at a time, as outer products.
  *
- * <p>Each group of R rows is processed in column chunks of {@link #CHUNK} in two passes per input:
+ * <p>Each group of R rows is processed in column chunks of {@link #CHUNK_32} or {@link #CHUNK_256} in two passes per
+ * input:
  * <ol>
  *   <li>an integer pass: one vector load brings 4 (nibbles) or 1 (bytes) columns of all R rows; each column is
  *       multiplied by its activation (an int8 value broadcast to R shorts) and added, in 16-bit lanes. Sums are
- *       stored per 8 (or 4) columns into a small scratch array in L1;</li>
+ *       stored per block of 32 columns (Q4_0, Q4_K), per 8 columns (Q6_K) or per block as floats (Q8_0) into a small
+ *       scratch array in L1;</li>
  *   <li>a scale pass: per block, the partial sums are added, widened to ints, multiplied by the per-row scales and
  *       the activation scale, and accumulated in floats.</li>
  * </ol>
@@ -48,8 +50,15 @@ final class InterleavedKernels {
 
     static final int R = Repacked.R;
     static final int H = R / 2;
-    /** Columns per pass: the 16-bit sums of one chunk (CHUNK/8 x R shorts, 8 KiB) stay in L1. */
-    static final int CHUNK = 1024;
+    /**
+     * Columns per pass, for Q4_0/Q8_0 and for the K-quants. Short passes matter when the weights stream from memory:
+     * the integer pass issues a burst of loads and the scale pass none, and with long passes (1024 columns) the
+     * memory stream stalls during every scale pass (measured from DRAM: Q4_0 15 -> 21 tok/s-equivalent going from 1024
+     * to 128 columns; 64 was slower again). In L2 the length makes no measurable difference.
+     */
+    static final int CHUNK_32 = 128;
+    static final int CHUNK_256 = 256;
+    static final int CHUNK = Math.max(CHUNK_32, CHUNK_256);
 
     static final VectorSpecies<Short> SV = VectorSpecies.of(short.class, VectorKernels.FS.vectorShape());
     static final VectorSpecies<Integer> IV = VectorKernels.IS;
@@ -95,8 +104,9 @@ final class InterleavedKernels {
             boolean pair = step == 2 && g + 1 < g1;
             long base = g * gb;
             Arrays.fill(acc, 0, 2 * n * R, 0f);
-            for (int c0 = 0; c0 < cols; c0 += CHUNK) {
-                int cw = Math.min(CHUNK, cols - c0);
+            int chunk = type == GgmlType.Q4_K || type == GgmlType.Q6_K ? CHUNK_256 : CHUNK_32;
+            for (int c0 = 0; c0 < cols; c0 += chunk) {
+                int cw = Math.min(chunk, cols - c0);
                 for (int i = 0; i < n; i++) {
                     int xo = i * cols + c0;
                     int a1 = i * R, a2 = (n + i) * R;
@@ -105,12 +115,12 @@ final class InterleavedKernels {
                             long hdr = base + 2L * R * (c0 / 32);
                             long v = base + 2L * R * (cols / 32) + 16L * R * (c0 / 32);
                             if (pair) {
-                                nibbleSums2(w, v, v + gb, cw / 8, a.q8y, xo, sc.s16, sc.s16b);
+                                blockSums2(w, v, v + gb, cw / 32, a.q8y, xo, sc.s16, sc.s16b);
                                 q4_0Ints(cw / 32, sc.s16b, a.q8sum, xo / 32, sc.s32);
                                 halvesToFloats(w, hdr + gb, 2L * R, cw / 32, sc.fs, 0);
                                 blockFloats(cw / 32, sc.s32, sc.fs, a.q8d, xo / 32, acc, a2);
                             } else {
-                                nibbleSums(w, v, cw / 8, a.q8y, xo, sc.s16);
+                                blockSums(w, v, cw / 32, a.q8y, xo, sc.s16);
                             }
                             q4_0Ints(cw / 32, sc.s16, a.q8sum, xo / 32, sc.s32);
                             halvesToFloats(w, hdr, 2L * R, cw / 32, sc.fs, 0);
@@ -126,13 +136,13 @@ final class InterleavedKernels {
                             long hdr = base + 20L * R * (c0 / 256);
                             long v = base + 20L * R * (cols / 256) + 128L * R * (c0 / 256);
                             if (pair) {
-                                nibbleSums2(w, v, v + gb, cw / 8, a.qky, xo, sc.s16, sc.s16b);
+                                blockSums2(w, v, v + gb, cw / 32, a.qky, xo, sc.s16, sc.s16b);
                                 q4KInts(w, hdr + gb, cw / 256, sc.s16b, a.qkSum, xo / 256, sc.s32);
                                 halvesToFloats(w, hdr + gb, 20L * R, cw / 256, sc.fs, 0);
                                 halvesToFloats(w, hdr + gb + 2L * R, 20L * R, cw / 256, sc.fs2, 0);
                                 q4KFloats(cw / 256, sc.s32, sc.fs, sc.fs2, a.qkd, xo / 256, acc, a2);
                             } else {
-                                nibbleSums(w, v, cw / 8, a.qky, xo, sc.s16);
+                                blockSums(w, v, cw / 32, a.qky, xo, sc.s16);
                             }
                             q4KInts(w, hdr, cw / 256, sc.s16, a.qkSum, xo / 256, sc.s32);
                             halvesToFloats(w, hdr, 20L * R, cw / 256, sc.fs, 0);
@@ -229,6 +239,52 @@ final class InterleavedKernels {
     }
 
     /**
+     * As {@link #nibbleSums}, but summing each block of 32 columns (4 steps) in a register: one wrapped 16-bit sum per
+     * block goes to {@code s[b*R..]}. Exact after the offset correction for the same reason (the block's true sum of
+     * {@code (q - 8) x} fits a short).
+     */
+    static void blockSums(MemorySegment w, long at, int blocks, short[] y, int yo, short[] s) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int b = 0; b < blocks; b++) {
+            ShortVector acc = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long o = at + 16L * R * b + 2L * R * t;
+                int c = yo + 32 * b + 4 * t;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
+                acc = acc.add(v.mul(y[c]).add(v.lanewise(LSHR, S4).mul(y[c + 1]))
+                        .add(v.lanewise(LSHR, S8).mul(y[c + 2]).add(v.lanewise(LSHR, S12).mul(y[c + 3]))));
+            }
+            acc.intoArray(s, R * b);
+        }
+    }
+
+    /** {@link #blockSums} for two groups at once (at {@code at} and {@code at2}), sharing the activation broadcasts. */
+    static void blockSums2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, short[] s, short[] s2) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int b = 0; b < blocks; b++) {
+            ShortVector acc = ShortVector.zero(SV), acc2 = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long d = 16L * R * b + 2L * R * t;
+                int c = yo + 32 * b + 4 * t;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, at + d, LE);
+                ShortVector v2 = ShortVector.fromMemorySegment(SV, w, at2 + d, LE);
+                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
+                acc = acc.add(v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
+                        .add(v.lanewise(LSHR, S8).mul(y2).add(v.lanewise(LSHR, S12).mul(y3))));
+                acc2 = acc2.add(v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
+                        .add(v2.lanewise(LSHR, S8).mul(y2).add(v2.lanewise(LSHR, S12).mul(y3))));
+            }
+            acc.intoArray(s, R * b);
+            acc2.intoArray(s2, R * b);
+        }
+    }
+
+    /**
      * Adds Q6_K's high 2-bit fields (one vector of 8 columns per step, from {@code at}) times {@code z} to the
      * nibble sums in {@code s}, and subtracts {@code 32 * sum(x)} per 8 columns: the result is the exact sum of
      * {@code (q - 32) * x} over each 8 columns.
@@ -315,10 +371,7 @@ final class InterleavedKernels {
      */
     static void q4_0Ints(int nb, short[] s, int[] xsum, int xb, int[] s32) {
         for (int b = 0; b < nb; b++) {
-            int k = 4 * R * b;
-            IntVector t = ShortVector.fromArray(SV, s, k).add(ShortVector.fromArray(SV, s, k + R))
-                    .add(ShortVector.fromArray(SV, s, k + 2 * R)).add(ShortVector.fromArray(SV, s, k + 3 * R))
-                    .sub((short) (8 * xsum[xb + b])).reinterpretAsInts();
+            IntVector t = ShortVector.fromArray(SV, s, R * b).sub((short) (8 * xsum[xb + b])).reinterpretAsInts();
             t.lanewise(LSHL, 16).lanewise(ASHR, 16).intoArray(s32, R * b);
             t.lanewise(ASHR, 16).intoArray(s32, R * b + H);
         }
@@ -359,12 +412,9 @@ final class InterleavedKernels {
             long o = hdr + 20L * R * sb;
             IntVector a0 = IntVector.zero(IV), a1 = IntVector.zero(IV), m0 = IntVector.zero(IV), m1 = IntVector.zero(IV);
             for (int j = 0; j < 8; j++) {
-                int k = 4 * R * (8 * sb + j);
                 int xs = bsum[16 * (xb + sb) + 2 * j] + bsum[16 * (xb + sb) + 2 * j + 1];
                 // t = sum (q - 8) x exactly; sum q x = t + 8 * sum x.
-                IntVector t = ShortVector.fromArray(SV, s, k).add(ShortVector.fromArray(SV, s, k + R))
-                        .add(ShortVector.fromArray(SV, s, k + 2 * R)).add(ShortVector.fromArray(SV, s, k + 3 * R))
-                        .sub((short) (8 * xs)).reinterpretAsInts();
+                IntVector t = ShortVector.fromArray(SV, s, R * (8 * sb + j)).sub((short) (8 * xs)).reinterpretAsInts();
                 long so = o + 4L * R + (long) R * j;
                 IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
                 IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
