@@ -3,10 +3,12 @@ package io.strata.ops;
 import io.strata.engine.backend.Backend;
 import io.strata.engine.backend.KvCache;
 import io.strata.engine.backend.KvType;
+import io.strata.engine.cpu.CpuBackend;
 import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.model.ModelConfig;
 import io.strata.engine.model.Stage;
 import io.strata.engine.model.Step;
+import io.strata.engine.text.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -15,8 +17,10 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
@@ -24,9 +28,14 @@ import java.util.concurrent.Callable;
 /**
  * {@code strata bench}, measured like llama-bench: pp = one batch of N random tokens into an empty cache,
  * tg = N single-token decodes (random tokens) from an empty cache; one warm-up, then {@code --reps} repetitions.
- * Also reports load time, time from JVM start to the first token, and resident memory (file-backed map vs the rest).
+ *
+ * <p>Also the way to the first token: from JVM start to the first generated token of a real prompt (tokenizer built,
+ * prompt encoded, stage loaded, prompt prefilled, argmax taken), broken down by phase, with whether the interleaved
+ * weights came from the repack cache ({@code startup}); with {@code --first-token-runs N}, the same from N fresh JVMs
+ * with an empty repack cache (cold) and N with the cache they filled (warm). Then resident memory (file-backed maps
+ * vs the rest).
  */
-@Command(name = "bench", description = "Time prompt processing (pp) and generation (tg) like llama-bench; JSON on stdout.")
+@Command(name = "bench", description = "Time prompt processing (pp) and generation (tg) like llama-bench, and the first token from JVM start; JSON on stdout.")
 public final class BenchCommand implements Callable<Integer> {
     @Mixin
     ModelOptions opts;
@@ -43,22 +52,56 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--kv", defaultValue = "f16", description = "KV cache type f32|f16 (default: ${DEFAULT-VALUE}, as llama-bench)")
     String kv;
 
+    @Option(names = "--prompt", defaultValue = "The capital of France is", description = "prompt whose first token is timed from JVM start (default: ${DEFAULT-VALUE})")
+    String prompt;
+
+    @Option(names = "--first-token-runs", defaultValue = "0", description = "also time the first token in N fresh JVMs with an empty repack cache and N with a filled one (default: ${DEFAULT-VALUE})")
+    int firstTokenRuns;
+
     @Override
-    public Integer call() throws IOException {
-        if (pp < 0 || tg < 0 || reps < 1) throw new IllegalArgumentException("--pp and --tg must be >= 0 and --reps >= 1");
+    public Integer call() throws IOException, InterruptedException {
+        long mainAt = System.currentTimeMillis();
+        if (pp < 0 || tg < 0 || reps < 1 || firstTokenRuns < 0) {
+            throw new IllegalArgumentException("--pp, --tg and --first-token-runs must be >= 0 and --reps >= 1");
+        }
+        long jvmStart = ManagementFactory.getRuntimeMXBean().getStartTime();
         long t0 = System.nanoTime();
         try (GgufFile file = GgufFile.open(opts.model); Backend backend = opts.backend()) {
+            long tOpen = System.nanoTime();
             ModelConfig cfg = ModelConfig.from(file);
-            Stage stage = Stage.load(file, cfg, 0, cfg.layers(), backend, Math.max(1, Math.min(pp, 512)));
-            long loadNs = System.nanoTime() - t0;
+            Tokenizer tok = Tokenizer.fromMetadata(file.metadata());
+            int[] promptIds = tok.encode(prompt, true, false);
+            if (promptIds.length == 0) throw new IllegalArgumentException("--prompt gives no tokens");
+            long tTok = System.nanoTime();
+            Stage stage = Stage.load(file, cfg, 0, cfg.layers(), backend, Math.max(promptIds.length, Math.min(Math.max(pp, 1), 512)));
+            long tLoad = System.nanoTime();
+            long loadNs = tLoad - t0;
             KvType kvType = KvType.parse(kv);
             Random rnd = new Random(42);
             float[] logits = new float[cfg.vocab()];
-            // warm-up: a short decode gives the first token; then one full pp and tg
-            try (KvCache c = stage.newCache(8, kvType)) {
-                stage.forward(Step.ofSequence(new int[]{rnd.nextInt(cfg.vocab())}, 0, c, false), logits);
+            int firstToken;
+            try (KvCache c = stage.newCache(promptIds.length, kvType)) {
+                stage.forward(Step.ofSequence(promptIds, 0, c, false), logits);
+                firstToken = argmax(logits);
             }
-            long firstTokenMs = System.currentTimeMillis() - ManagementFactory.getRuntimeMXBean().getStartTime();
+            long tFirst = System.nanoTime();
+            long firstTokenMs = System.currentTimeMillis() - jvmStart;
+            Map<String, Object> startup = new LinkedHashMap<>();
+            startup.put("jvm_start_to_main_ms", mainAt - jvmStart);
+            startup.put("gguf_open_ms", round((tOpen - t0) / 1e6));
+            startup.put("tokenizer_ms", round((tTok - tOpen) / 1e6));
+            startup.put("stage_load_ms", round((tLoad - tTok) / 1e6));
+            startup.put("first_forward_ms", round((tFirst - tLoad) / 1e6));
+            startup.put("prompt_tokens", promptIds.length);
+            startup.put("first_token_id", firstToken);
+            if (backend instanceof CpuBackend cpu) {
+                CpuBackend.PrepareStats ps = cpu.prepareStats();
+                startup.put("repack_cache", ps.fromCache() + ps.stored() + ps.temporary() == 0 ? "none"
+                        : ps.stored() + ps.temporary() == 0 ? "hit" : ps.fromCache() == 0 ? (ps.stored() > 0 ? "miss" : "off") : "partial");
+                startup.put("weights_from_cache", ps.fromCache());
+                startup.put("weights_interleaved", ps.stored() + ps.temporary());
+                startup.put("prepare_thread_ms", round(ps.millis()));
+            }
             double[] ppRuns = new double[reps];
             double[] tgRuns = new double[reps];
             for (int r = -1; r < reps; r++) {
@@ -82,10 +125,68 @@ public final class BenchCommand implements Callable<Integer> {
             if (tg > 0) out.put("tg", stats(tg, tgRuns));
             out.put("load_ms", loadNs / 1e6);
             out.put("first_token_ms_since_jvm_start", firstTokenMs);
+            out.put("startup", startup);
             out.putAll(memory());
+            if (firstTokenRuns > 0) out.put("first_token_fresh_jvm", freshJvms());
             System.out.println(Json.write(out));
         }
         return 0;
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    /**
+     * The first token from JVM start in fresh JVMs of this same command line (JVM flags and class path), each pair
+     * with a new repack cache directory: first empty (cold), then as the first left it (warm).
+     */
+    private Map<String, Object> freshJvms() throws IOException, InterruptedException {
+        List<Double> cold = new ArrayList<>();
+        List<Double> warm = new ArrayList<>();
+        List<String> coldCache = new ArrayList<>();
+        List<String> warmCache = new ArrayList<>();
+        for (int i = 0; i < firstTokenRuns; i++) {
+            Path dir = Files.createTempDirectory("strata-bench-cache-");
+            try {
+                for (int k = 0; k < 2; k++) {
+                    Map<?, ?> child = runChild(dir);
+                    Map<?, ?> st = (Map<?, ?>) child.get("startup");
+                    (k == 0 ? cold : warm).add(((Number) child.get("first_token_ms_since_jvm_start")).doubleValue());
+                    (k == 0 ? coldCache : warmCache).add(String.valueOf(st.get("repack_cache")));
+                }
+            } finally {
+                try (var files = Files.walk(dir)) {
+                    for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+                }
+            }
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("cold_ms", stats(firstTokenRuns, cold.stream().mapToDouble(Double::doubleValue).toArray()));
+        m.put("cold_repack_cache", coldCache);
+        m.put("warm_ms", stats(firstTokenRuns, warm.stream().mapToDouble(Double::doubleValue).toArray()));
+        m.put("warm_repack_cache", warmCache);
+        return m;
+    }
+
+    private Map<?, ?> runChild(Path cacheDir) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!a.startsWith("-agentlib") && !a.startsWith("-javaagent") && !a.startsWith("-XX:AOTCacheOutput")) cmd.add(a);
+        }
+        cmd.add("-Dstrata.cpu.repackCache=" + cacheDir);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench", "-m", opts.model.toString(),
+                "-t", String.valueOf(opts.threads), "--pp", "0", "--tg", "0", "--reps", "1", "--kv", kv, "--prompt", prompt));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String stdout = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        int rc = p.waitFor();
+        if (rc != 0) throw new IllegalStateException("fresh-JVM bench exited with " + rc + ": " + String.join(" ", cmd));
+        String json = stdout.lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b)
+                .orElseThrow(() -> new IllegalStateException("fresh-JVM bench printed no JSON: " + stdout));
+        return Json.mapper().readValue(json, Map.class);
     }
 
     private double runPp(Stage stage, KvType kvType, Random rnd, float[] logits) {

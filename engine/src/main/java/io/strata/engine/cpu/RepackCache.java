@@ -74,9 +74,16 @@ public final class RepackCache implements AutoCloseable {
      * Null when disabled.
      */
     public static RepackCache fromProperties() {
-        String p = System.getProperty("strata.cpu.repackCache");
-        if (p != null) {
-            String v = p.trim();
+        return of(System.getProperty("strata.cpu.repackCache"));
+    }
+
+    /**
+     * The cache {@code spec} names: a directory; {@code off}, {@code false}, {@code none} or empty for none (null);
+     * null for the default directory ({@link #defaultDir()}).
+     */
+    public static RepackCache of(String spec) {
+        if (spec != null) {
+            String v = spec.trim();
             if (v.isEmpty() || v.equalsIgnoreCase("off") || v.equalsIgnoreCase("false") || v.equalsIgnoreCase("none")) return null;
             return new RepackCache(Path.of(v));
         }
