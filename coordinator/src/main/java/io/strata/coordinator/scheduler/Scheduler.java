@@ -40,7 +40,8 @@ import java.util.logging.Logger;
  * decoding, limited further so one chunk delays a decode cycle by at most {@link #PREFILL_STRETCH} of the measured
  * inter-token time: running streams keep flowing while a long prompt is processed. The chunk size comes from the
  * stages' measured compute per prompt token. With no stream decoding, chunks go at full size and successive chunks of
- * one prompt are pipelined through the stages.
+ * one prompt are pipelined through the stages; so do the prompts that were already waiting when the current decoding
+ * period's first token arrived (a burst of requests sent together), until a sequence ends.
  *
  * <p>Admission: a request waits in a bounded {@link FairQueue} (round-robin across users) until a KV cache slot and
  * enough positions ({@code prompt + max tokens}) are free; a full queue refuses at once ({@link Rejected}). Nothing
@@ -176,6 +177,10 @@ public final class Scheduler implements AutoCloseable {
     private int prefillBatchesInFlight;
     private long lastPrefillDoneNanos;
     private long nextBatch = 1;
+    // The current decoding period (from the first token after a time with no stream decoding): when it began, and
+    // whether requests that were already waiting then may still be prefilled at full speed (until a sequence ends).
+    private long periodStartNanos = Long.MAX_VALUE;
+    private boolean burstOpen = true;
     private double decodeStepWorkNanos = Double.NaN;     // sum of stage compute of a decode-only step
     private double prefillNanosPerToken = Double.NaN;    // extra stage compute per prompt token
     private double interTokenNanos = Double.NaN;         // gap between tokens of a stream with no prefill in flight
@@ -366,11 +371,17 @@ public final class Scheduler implements AutoCloseable {
             decodeRows++;
         }
         // 2. prompt chunks: sequences already in prefill first, then newly admitted ones
-        int budget = prefillBudget(decoding);
+        if (decoding == 0) {  // no decoding period: the next first token starts one
+            periodStartNanos = Long.MAX_VALUE;
+            burstOpen = true;
+        }
+        boolean burst = decoding > 0 && inBurst(nextPrompt());
+        int budget = burst ? config.prefillChunk() : prefillBudget(decoding);
         int prefillTokens = 0;
         for (Seq s : running) {
             if (budget == 0) break;
             if (s.decoding || s.ending != null || s.prefillSent == s.req.prompt().length) continue;
+            if (burst && !inBurst(s)) continue;
             int c = addChunk(s, budget, rows);
             budget -= c;
             prefillTokens += c;
@@ -380,6 +391,7 @@ public final class Scheduler implements AutoCloseable {
         while (budget > 0) {
             Seq s = queue.peek();
             if (s == null || running.size() >= maxRunning || reservedPositions + s.reserve > kv.totalPositions()) break;
+            if (burst && !inBurst(s)) break;
             queue.poll();
             queuedCount.decrementAndGet();
             running.add(s);
@@ -406,6 +418,24 @@ public final class Scheduler implements AutoCloseable {
         s.prefillSent += c;
         s.inFlight++;
         return c;
+    }
+
+    /**
+     * Whether {@code s} (waiting for its prompt to be prefilled) belongs to the burst that started the current decoding
+     * period: it arrived before the period's first token, and no sequence has ended since. Such prompts are prefilled
+     * at full chunk size even though streams decode: they came together with those streams (e.g. eight requests sent
+     * at once), and pacing them would only start them late. Prompts that arrive later are paced.
+     */
+    private boolean inBurst(Seq s) {
+        return s != null && burstOpen && s.arrived < periodStartNanos;
+    }
+
+    /** The sequence whose prompt goes next: one already in prefill, else the head of the queue (null: none). */
+    private Seq nextPrompt() {
+        for (Seq s : running) {
+            if (!s.decoding && s.ending == null && s.prefillSent < s.req.prompt().length) return s;
+        }
+        return queue.peek();
     }
 
     /** Prompt tokens the next micro-batch may carry. */
@@ -490,6 +520,7 @@ public final class Scheduler implements AutoCloseable {
         countToken(now);
         if (!s.decoding) {
             s.decoding = true;
+            if (periodStartNanos == Long.MAX_VALUE) periodStartNanos = now;
             timeToFirstToken.observeNanos(now - s.arrived);
         } else {
             long gap = now - s.lastTokenNanos;
@@ -532,6 +563,7 @@ public final class Scheduler implements AutoCloseable {
     /** Marks the sequence to end; releases it now if no step holding it is in flight, else when the last returns. */
     private void end(Seq s, Ending ending) {
         if (s.ending == null) s.ending = ending;
+        burstOpen = false;  // a sequence ending frees room: what waits now is paced
         settle(s);
     }
 

@@ -162,6 +162,7 @@ public final class GatewayBench {
         List<Double> rates = new ArrayList<>();
         List<Double> allRates = new ArrayList<>();
         List<Double> gaps = new ArrayList<>();
+        List<Double> spreads = new ArrayList<>();
         for (int rep = 0; rep < reps; rep++) {
             List<CompletableFuture<Stream>> fs = new ArrayList<>();
             for (int i = 0; i < c; i++) fs.add(stream(randomPrompt(promptTokens), maxTokens, null, pool));
@@ -182,6 +183,7 @@ public final class GatewayBench {
             long inAll = 0;
             for (Stream s : ss) for (long t : s.chunks()) if (t > allFrom && t <= allTo) inAll++;
             if (allTo - allFrom > 1_000_000_000L) allRates.add(inAll / ((allTo - allFrom) / 1e9));
+            spreads.add((allFrom - from) / 1e6);  // from the first stream's first token to the last stream's
             for (Stream s : ss) gaps.addAll(gapsMs(s));
         }
         ObjectNode o = JSON.createObjectNode();
@@ -195,6 +197,8 @@ public final class GatewayBench {
         o.put("aggregate_decode_tok_s_min", round(percentile(rates, 0.0)));
         o.put("aggregate_decode_tok_s_max", round(percentile(rates, 1.0)));
         if (!allRates.isEmpty()) o.put("all_decoding_tok_s_median", round(percentile(allRates, 0.5)));
+        Collections.sort(spreads);
+        o.put("first_token_spread_ms_median", round(percentile(spreads, 0.5)));
         o.put("itl_p50_ms", round(percentile(gaps, 0.5)));
         o.put("itl_p99_ms", round(percentile(gaps, 0.99)));
         o.put("itl_samples", gaps.size());

@@ -18,6 +18,7 @@ final class RecordingPipeline implements PipelineExecutor {
     final AtomicInteger maxLive = new AtomicInteger();
     volatile boolean ready = true;
     volatile String failNext;   // the next submitted batch fails with this message (failure injection)
+    volatile CompletableFuture<Void> hold;  // when set, results reach the scheduler only once it completes
 
     RecordingPipeline(PipelineExecutor inner) {
         this.inner = inner;
@@ -41,7 +42,10 @@ final class RecordingPipeline implements PipelineExecutor {
             inFlight.decrementAndGet();
             return CompletableFuture.failedFuture(new PipelineException(fail));
         }
-        return inner.submit(batch).whenComplete((r, e) -> inFlight.decrementAndGet());
+        CompletableFuture<Result> r = inner.submit(batch);
+        CompletableFuture<Void> h = hold;
+        if (h != null) r = r.thenCombine(h, (x, y) -> x);
+        return r.whenComplete((x, e) -> inFlight.decrementAndGet());
     }
 
     @Override

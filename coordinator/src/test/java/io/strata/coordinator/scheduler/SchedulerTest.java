@@ -192,6 +192,41 @@ class SchedulerTest {
     }
 
     @Test
+    void promptsThatArriveTogetherArePrefilledAtFullSpeedWhileTheFirstStreamsDecode() throws Exception {
+        int streams = 8;
+        int length = 20;
+        try (RecordingPipeline p = pipeline(3, 8, 8 * 256); Scheduler s = new Scheduler(p, new Scheduler.Config(32, 16, 0))) {
+            CompletableFuture<Void> hold = new CompletableFuture<>();
+            p.hold = hold;  // no token comes back before every request has arrived
+            Collector[] c = new Collector[streams];
+            for (int i = 0; i < streams; i++) {
+                c[i] = new Collector();
+                s.submit(greedy(prompt(length, i), 6), c[i]);
+            }
+            awaitTrue(() -> p.batches.size() == 3, "three micro-batches in flight");
+            p.hold = null;
+            hold.complete(null);
+            for (int i = 0; i < streams; i++) assertEquals(FinishReason.LENGTH, c[i].await(), "stream " + i);
+            assertArrayEquals(EngineGreedy.generate(file, prompt(length, 7), 6, KvType.F32), c[7].ids(), "the last prompt's tokens");
+            // 160 prompt tokens in five full chunks of 32, though the first streams decode from the fourth batch on
+            List<Integer> chunks = new ArrayList<>();
+            boolean mixed = false;
+            for (Batch b : p.batches) {
+                int prompt = 0;
+                boolean decode = false;
+                for (Row r : b.rows()) {
+                    if (r.start() < length) prompt += r.tokens().length;
+                    else decode = true;
+                }
+                if (prompt > 0) chunks.add(prompt);
+                mixed |= prompt > 0 && decode;
+            }
+            assertEquals(List.of(32, 32, 32, 32, 32), chunks);
+            assertTrue(mixed, "a full prompt chunk rode with decode rows");
+        }
+    }
+
+    @Test
     void aFullQueueRefusesWithRetryAfter() throws Exception {
         try (RecordingPipeline p = pipeline(1, 1, 256); Scheduler s = new Scheduler(p, new Scheduler.Config(256, 1, 1))) {
             Collector a = new Collector();
