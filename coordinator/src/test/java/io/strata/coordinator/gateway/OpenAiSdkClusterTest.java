@@ -269,11 +269,12 @@ class OpenAiSdkClusterTest {
         java.net.URI status = java.net.URI.create("http://127.0.0.1:" + gateway.port() + "/api/status");
         com.fasterxml.jackson.databind.JsonNode st = null;
         long deadline = System.nanoTime() + 20_000_000_000L;
+        boolean linux = java.nio.file.Files.isReadable(Path.of("/proc/self/smaps"));  // where workers can read their RSS
         while (System.nanoTime() < deadline) {  // the workers' memory arrives with a Status call per worker
             st = new com.fasterxml.jackson.databind.ObjectMapper().readTree(http.send(java.net.http.HttpRequest.newBuilder(status).build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString()).body());
             boolean all = true;
-            for (com.fasterxml.jackson.databind.JsonNode stage : st.get("stages")) all &= !stage.get("resident_bytes").isNull();
+            for (com.fasterxml.jackson.databind.JsonNode stage : st.get("stages")) all &= !linux || !stage.get("resident_bytes").isNull();
             if (all) break;
             Thread.onSpinWait();
         }
@@ -286,10 +287,14 @@ class OpenAiSdkClusterTest {
             assertEquals(256L << 20, stage.get("memory_usable_bytes").asLong(), "the worker's --memory: " + where);
             assertEquals(stage.get("weight_bytes").asLong() + stage.get("kv_bytes").asLong(), stage.get("memory_used_bytes").asLong(), where);
             assertTrue(stage.get("kv_bytes").asLong() > 0, where);
-            // a worker JVM: tens of MiB at least, and less than the whole machine
-            long rss = stage.get("resident_bytes").asLong();
-            assertTrue(rss > 32L << 20 && rss < Runtime.getRuntime().maxMemory() * 64, where);
-            assertTrue(stage.get("model_resident_bytes").asLong() > 0, "its shard is paged in: " + where);
+            if (linux) {
+                // a worker JVM: tens of MiB at least, and less than the machine has
+                long rss = stage.get("resident_bytes").asLong();
+                long machine = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                        .getOperatingSystemMXBean()).getTotalMemorySize();
+                assertTrue(rss > 32L << 20 && rss < machine, where);
+                assertTrue(stage.get("model_resident_bytes").asLong() > 0, "its shard is paged in: " + where);
+            }
             assertTrue(stage.get("bandwidth_bytes_per_second").asDouble() > 1e8, where);
             assertTrue(stage.get("layer_ms").asDouble() > 0, where);
             assertTrue(stage.get("step_compute_ms").asDouble() > 0, where);
@@ -297,11 +302,11 @@ class OpenAiSdkClusterTest {
         }
         String metrics = http.send(java.net.http.HttpRequest.newBuilder(status.resolve("/metrics")).build(),
                 java.net.http.HttpResponse.BodyHandlers.ofString()).body();
-        assertTrue(metrics.contains("strata_stage_resident_bytes{stage=\"2\",worker=\"w2\",layers=\"3-3\"} "), metrics);
+        if (linux) assertTrue(metrics.contains("strata_stage_resident_bytes{stage=\"2\",worker=\"w2\",layers=\"3-3\"} "), metrics);
         assertTrue(metrics.contains("strata_stage_usable_bytes{stage=\"0\",worker=\"w0\",layers=\"0-0\"} " + (256L << 20)), metrics);
 
         String chromium = DashboardBrowserTest.findChromium();
-        if (chromium == null) return;  // the JSON above is what the page shows; DashboardBrowserTest reports the skip
+        if (chromium == null || !linux) return;  // the JSON above is what the page shows; DashboardBrowserTest reports the skip
         Path profile = java.nio.file.Files.createTempDirectory("strata-chromium");
         try {
             String dom = DashboardBrowserTest.chromium(chromium, status.resolve("/"), profile, "--dump-dom");
