@@ -40,8 +40,9 @@ public final class StageHost implements AutoCloseable {
     /**
      * The longest compute a frame may be expected to take and still run on the transport thread: while it runs, that
      * thread serves no other call of this worker (control calls wait, keepalive pings are answered late), so this
-     * stays well under the 5 s keepalive timeout. Decode steps on real hardware take milliseconds; on this project's
-     * 2-vCPU test machine a 405B-wide stage of 1–4 layers takes 0.3–1.8 s.
+     * stays a tenth of the 20 s keepalive timeout ({@code grpc.Channels}), leaving room for a machine slowed down
+     * several times by other work. Decode steps on real hardware take milliseconds; on this project's 2-vCPU test
+     * machine a 405B-wide stage of 1–4 layers takes 0.3–1.8 s.
      */
     public static final long INLINE_BUDGET_NANOS = 2_000_000_000L;
 
@@ -59,7 +60,13 @@ public final class StageHost implements AutoCloseable {
     private final ArrayDeque<Work> queue = new ArrayDeque<>();  // guarded by lock
     private final int capacity;
     private boolean busy;  // guarded by lock: a frame is being processed (inline or on the stage thread)
-    private volatile double nanosPerRow = Double.NaN;  // smoothed compute per row, NaN until a step with rows ran
+    /**
+     * Steps of up to this many rows run inline: the most rows of a step measured within the budget, lowered when a
+     * step of that many rows or fewer took longer. A step's compute grows with its rows, so this needs no model of
+     * the cost (a per-row average would let a prefill chunk, cheap per row, vouch for a decode step). 0 until a step
+     * was measured: the first steps run on the stage thread.
+     */
+    private volatile int inlineRows;
     private final Thread thread;
     private volatile StageOutput output;
     private final BiConsumer<StageOutput, String> onBroken;
@@ -154,8 +161,7 @@ public final class StageHost implements AutoCloseable {
         int rows = 0;
         for (Chunk c : s.chunks()) rows += c.rows();
         if (rows == 0) return true;
-        double perRow = nanosPerRow;
-        return !Double.isNaN(perRow) && rows * perRow <= INLINE_BUDGET_NANOS;
+        return rows <= inlineRows;
     }
 
     private void run() {
@@ -335,11 +341,7 @@ public final class StageHost implements AutoCloseable {
         }
         steps++;
         long compute = System.nanoTime() - start;
-        if (n > 0) {
-            double perRow = (double) compute / n;
-            double prev = nanosPerRow;
-            nanosPerRow = Double.isNaN(prev) ? perRow : 0.75 * prev + 0.25 * perRow;
-        }
+        if (n > 0) inlineRows = compute <= INLINE_BUDGET_NANOS ? Math.max(inlineRows, n) : Math.min(inlineRows, n - 1);
         List<Timing> timings = new ArrayList<>(in.timings());
         timings.add(new Timing(stageIndex, workerId, queued, compute));
         if (stage.isLast()) {

@@ -38,7 +38,8 @@ import java.util.concurrent.TimeUnit;
  *       differences between splits do not pass for network cost;</li>
  *   <li>h = (TPOT(N) − TPOT(1)) / (N − 1), and the same on the network part alone.</li>
  * </ul>
- * Usage: {@code java -cp ... io.strata.ops.cluster.ClusterBench MODEL [maxStages=4] [tokens=64] [reps=3] [java-opts]}.
+ * Usage: {@code java -cp ... io.strata.ops.cluster.ClusterBench MODEL [maxStages=4] [tokens=64] [reps=3]}; the workers'
+ * JVMs take extra options from {@code -Dstrata.bench.workerJavaOpts="..."} (space-separated).
  * Prints one JSON object per split; {@code stage_wait_ms} is the part of the network figure the steps spent waiting at
  * the stages before their compute began (thread wake-ups and queues, not the wire). Empty steps (no rows, no compute)
  * are timed back to back ({@code empty_step}), each after 100 ms with every process asleep ({@code empty_after_sleep}:
@@ -92,7 +93,10 @@ public final class ClusterBench {
                 List<String> cmd = new ArrayList<>();
                 if (netns.length > 0) cmd.addAll(List.of("ip", "netns", "exec", netns[i].split(":")[0]));
                 cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                        "-Xss4m", "-XX:+UseParallelGC", "-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
+                        "-Xss4m", "-XX:+UseParallelGC"));
+                // Optional extra JVM options for the workers, e.g. -Dstrata.bench.workerJavaOpts=-XX:+UseTransparentHugePages
+                for (String o : System.getProperty("strata.bench.workerJavaOpts", "").split(" ")) if (!o.isBlank()) cmd.add(o);
+                cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
                         "--zk", zk.connectString(), "--id", "b" + i, "--models", model.getParent().toString(), "--port", "0",
                         "--bind", host, "--host", host, "--threads", "1", "--bench-bytes", "32m", "--exit-with-stdin"));
                 Process p = new ProcessBuilder(cmd).redirectError(logs.resolve("b" + i + ".log").toFile()).start();

@@ -10,7 +10,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * Channels to other Strata processes, one per address, built the same way everywhere: plaintext (run the cluster on
  * a private network), a direct executor (callbacks only hand work on), large messages (a prefill chunk of a 405B
- * model is 32 MiB in f32), keepalive pings so a peer that vanished without a reset is noticed. A worker's channels run
+ * model is 32 MiB in f32), keepalive pings so a peer that vanished without a reset is noticed (a ping after 10 s
+ * without reads, 20 s to answer it: a worker may be computing a step on its transport thread, see
+ * {@code StageHost.INLINE_BUDGET_NANOS}). A worker's channels run
  * on its server's event loop ({@link EventLoop}).
  */
 public final class Channels implements AutoCloseable {
@@ -35,7 +37,7 @@ public final class Channels implements AutoCloseable {
                 .directExecutor()
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .keepAliveTime(10, TimeUnit.SECONDS)
-                .keepAliveTimeout(5, TimeUnit.SECONDS)
+                .keepAliveTimeout(20, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
                 .build();
     }
