@@ -78,6 +78,8 @@ final class InterleavedKernels {
         final short[] s16 = new short[CHUNK / 8 * R];
         final short[] s16b = new short[CHUNK / 8 * R];
         final int[] s32 = new int[CHUNK / 32 * R];
+        /** The second group's integer super-block sums (K-quants run half a super-block at a time). */
+        final int[] s32b = new int[CHUNK / 32 * R];
         final float[] f32 = new float[CHUNK / 32 * R];
         /** Per-row f32 scales of one chunk (Q4_K: d; its dmin in fs2). */
         final float[] fs = new float[CHUNK / 32 * R];
@@ -133,40 +135,57 @@ final class InterleavedKernels {
                             blockFloatSums(cw / 32, sc.f32, sc.fs, a.q8d, xo / 32, acc, a1);
                         }
                         case Q4_K -> {
+                            // One super-block per chunk, in two halves of 128 columns: the integer pass of a half,
+                            // then its share of the scale pass, so that weight loads come in short bursts. The int
+                            // sums of the halves are added before any float is made: the same numbers as in one pass.
                             long hdr = base + 20L * R * (c0 / 256);
                             long v = base + 20L * R * (cols / 256) + 128L * R * (c0 / 256);
-                            if (pair) {
-                                blockSums2(w, v, v + gb, cw / 32, a.qky, xo, sc.s16, sc.s16b);
-                                q4KInts(w, hdr + gb, cw / 256, sc.s16b, a.qkSum, xo / 256, sc.s32);
-                                halvesToFloats(w, hdr + gb, 20L * R, cw / 256, sc.fs, 0);
-                                halvesToFloats(w, hdr + gb + 2L * R, 20L * R, cw / 256, sc.fs2, 0);
-                                q4KFloats(cw / 256, sc.s32, sc.fs, sc.fs2, a.qkd, xo / 256, acc, a2);
-                            } else {
-                                blockSums(w, v, cw / 32, a.qky, xo, sc.s16);
+                            int xb = xo / 256;
+                            for (int half = 0; half < 2; half++) {
+                                long vh = v + 64L * R * half;
+                                if (pair) {
+                                    blockSums2(w, vh, vh + gb, 4, a.qky, xo + 128 * half, sc.s16, sc.s16b);
+                                    q4KHalf(w, hdr + gb, half, sc.s16b, a.qkSum, xb, sc.s32b);
+                                } else {
+                                    blockSums(w, vh, 4, a.qky, xo + 128 * half, sc.s16);
+                                }
+                                q4KHalf(w, hdr, half, sc.s16, a.qkSum, xb, sc.s32);
                             }
-                            q4KInts(w, hdr, cw / 256, sc.s16, a.qkSum, xo / 256, sc.s32);
-                            halvesToFloats(w, hdr, 20L * R, cw / 256, sc.fs, 0);
-                            halvesToFloats(w, hdr + 2L * R, 20L * R, cw / 256, sc.fs2, 0);
-                            q4KFloats(cw / 256, sc.s32, sc.fs, sc.fs2, a.qkd, xo / 256, acc, a1);
+                            if (pair) {
+                                halvesToFloats(w, hdr + gb, 20L * R, 1, sc.fs, 0);
+                                halvesToFloats(w, hdr + gb + 2L * R, 20L * R, 1, sc.fs2, 0);
+                                q4KFloats(1, sc.s32b, sc.fs, sc.fs2, a.qkd, xb, acc, a2);
+                            }
+                            halvesToFloats(w, hdr, 20L * R, 1, sc.fs, 0);
+                            halvesToFloats(w, hdr + 2L * R, 20L * R, 1, sc.fs2, 0);
+                            q4KFloats(1, sc.s32, sc.fs, sc.fs2, a.qkd, xb, acc, a1);
                         }
                         case Q6_K -> {
+                            // As Q4_K: one super-block per chunk, in two halves.
                             int ns = cols / 256;
                             long hdr = base + 18L * R * (c0 / 256);
                             long lo = base + 18L * R * ns + 128L * R * (c0 / 256);
                             long hi = base + 146L * R * ns + 64L * R * (c0 / 256);
-                            if (pair) {
-                                nibbleSums2(w, lo, lo + gb, cw / 8, a.qky, xo, sc.s16, sc.s16b);
-                                q6HighSums(w, hi + gb, cw / 8, a.qkz, a.qkSum8, xo, sc.s16b);
-                                q6KInts(w, hdr + gb, cw / 256, sc.s16b, sc.s32);
-                                halvesToFloats(w, hdr + gb, 18L * R, cw / 256, sc.fs, 0);
-                                blockFloats(cw / 256, sc.s32, sc.fs, a.qkd, xo / 256, acc, a2);
-                            } else {
-                                nibbleSums(w, lo, cw / 8, a.qky, xo, sc.s16);
+                            int xb = xo / 256;
+                            for (int half = 0; half < 2; half++) {
+                                long lh = lo + 64L * R * half, hh = hi + 32L * R * half;
+                                int xh = xo + 128 * half;
+                                if (pair) {
+                                    nibbleSums2(w, lh, lh + gb, 16, a.qky, xh, sc.s16, sc.s16b);
+                                    q6HighSums(w, hh + gb, 16, a.qkz, a.qkSum8, xh, sc.s16b);
+                                    q6KHalf(w, hdr + gb, half, sc.s16b, sc.s32b);
+                                } else {
+                                    nibbleSums(w, lh, 16, a.qky, xh, sc.s16);
+                                }
+                                q6HighSums(w, hh, 16, a.qkz, a.qkSum8, xh, sc.s16);
+                                q6KHalf(w, hdr, half, sc.s16, sc.s32);
                             }
-                            q6HighSums(w, hi, cw / 8, a.qkz, a.qkSum8, xo, sc.s16);
-                            q6KInts(w, hdr, cw / 256, sc.s16, sc.s32);
-                            halvesToFloats(w, hdr, 18L * R, cw / 256, sc.fs, 0);
-                            blockFloats(cw / 256, sc.s32, sc.fs, a.qkd, xo / 256, acc, a1);
+                            if (pair) {
+                                halvesToFloats(w, hdr + gb, 18L * R, 1, sc.fs, 0);
+                                blockFloats(1, sc.s32b, sc.fs, a.qkd, xb, acc, a2);
+                            }
+                            halvesToFloats(w, hdr, 18L * R, 1, sc.fs, 0);
+                            blockFloats(1, sc.s32, sc.fs, a.qkd, xb, acc, a1);
                         }
                         default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
                     }
@@ -403,35 +422,6 @@ final class InterleavedKernels {
         f1.intoArray(acc, ao + H);
     }
 
-    /**
-     * Q4_K, integer half of the scale pass: per super-block, sum over its 8 sub-blocks of scale x (sum of q x) and
-     * of min x (sum of x), per row, into {@code s32[2R*sb..]} (sums: rows 0..R/2-1 then the rest; then the mins).
-     */
-    static void q4KInts(MemorySegment w, long hdr, int ns, short[] s, int[] bsum, int xb, int[] s32) {
-        for (int sb = 0; sb < ns; sb++) {
-            long o = hdr + 20L * R * sb;
-            IntVector a0 = IntVector.zero(IV), a1 = IntVector.zero(IV), m0 = IntVector.zero(IV), m1 = IntVector.zero(IV);
-            for (int j = 0; j < 8; j++) {
-                int xs = bsum[16 * (xb + sb) + 2 * j] + bsum[16 * (xb + sb) + 2 * j + 1];
-                // t = sum (q - 8) x exactly; sum q x = t + 8 * sum x.
-                IntVector t = ShortVector.fromArray(SV, s, R * (8 * sb + j)).sub((short) (8 * xs)).reinterpretAsInts();
-                long so = o + 4L * R + (long) R * j;
-                IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
-                IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
-                IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
-                IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
-                a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs).mul(sc0));
-                a1 = a1.add(t.lanewise(ASHR, 16).add(8 * xs).mul(sc1));
-                m0 = m0.add(mn0.mul(xs));
-                m1 = m1.add(mn1.mul(xs));
-            }
-            a0.intoArray(s32, 2 * R * sb);
-            a1.intoArray(s32, 2 * R * sb + H);
-            m0.intoArray(s32, 2 * R * sb + R);
-            m1.intoArray(s32, 2 * R * sb + R + H);
-        }
-    }
-
     /** Q4_K, float half: as ggml, {@code acc += (d_x d) * sums - (d_x dmin) * mins} per super-block. */
     static void q4KFloats(int ns, int[] s32, float[] d, float[] dmin, float[] xd, int xb, float[] acc, int ao) {
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
@@ -451,23 +441,69 @@ final class InterleavedKernels {
         f1.intoArray(acc, ao + H);
     }
 
-    /** Q6_K, integer half: per super-block, sum over its 16 groups of scale x (sum of (q - 32) x), into {@code s32[R*sb..]}. */
-    static void q6KInts(MemorySegment w, long hdr, int ns, short[] s, int[] s32) {
-        for (int sb = 0; sb < ns; sb++) {
-            long o = hdr + 18L * R * sb;
-            IntVector a0 = IntVector.zero(IV), a1 = IntVector.zero(IV);
-            for (int j = 0; j < 16; j++) {
-                int k = 2 * R * (16 * sb + j);
-                IntVector t = ShortVector.fromArray(SV, s, k).reinterpretAsInts();
-                IntVector u = ShortVector.fromArray(SV, s, k + R).reinterpretAsInts();
-                long so = o + 2L * R + (long) R * j;
-                IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
-                IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
-                a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(u.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
-                a1 = a1.add(t.lanewise(ASHR, 16).add(u.lanewise(ASHR, 16)).mul(sc1));
-            }
-            a0.intoArray(s32, R * sb);
-            a1.intoArray(s32, R * sb + H);
+    /**
+     * Q4_K, integer half of the scale pass, for one super-block, half {@code half} (sub-blocks 4h..4h+3, their 16-bit sums in
+     * {@code s[0..4R)}): half 0 sets {@code s32[0..2R)}, half 1 adds to it.
+     */
+    static void q4KHalf(MemorySegment w, long hdr, int half, short[] s, int[] bsum, int xb, int[] s32) {
+        IntVector a0, a1, m0, m1;
+        if (half == 0) {
+            a0 = IntVector.zero(IV);
+            a1 = IntVector.zero(IV);
+            m0 = IntVector.zero(IV);
+            m1 = IntVector.zero(IV);
+        } else {
+            a0 = IntVector.fromArray(IV, s32, 0);
+            a1 = IntVector.fromArray(IV, s32, H);
+            m0 = IntVector.fromArray(IV, s32, R);
+            m1 = IntVector.fromArray(IV, s32, R + H);
         }
+        for (int k = 0; k < 4; k++) {
+            int j = 4 * half + k;
+            int xs = bsum[16 * xb + 2 * j] + bsum[16 * xb + 2 * j + 1];
+            // t = sum (q - 8) x exactly; sum q x = t + 8 * sum x.
+            IntVector t = ShortVector.fromArray(SV, s, R * k).sub((short) (8 * xs)).reinterpretAsInts();
+            long so = hdr + 4L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).add(8 * xs).mul(sc1));
+            m0 = m0.add(mn0.mul(xs));
+            m1 = m1.add(mn1.mul(xs));
+        }
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+        m0.intoArray(s32, R);
+        m1.intoArray(s32, R + H);
     }
+
+    /**
+     * Q6_K, integer half of the scale pass, for one super-block, half {@code half} (groups of 16 columns 8h..8h+7, their 8-column sums in
+     * {@code s[0..16R)}): half 0 sets {@code s32[0..R)}, half 1 adds to it.
+     */
+    static void q6KHalf(MemorySegment w, long hdr, int half, short[] s, int[] s32) {
+        IntVector a0, a1;
+        if (half == 0) {
+            a0 = IntVector.zero(IV);
+            a1 = IntVector.zero(IV);
+        } else {
+            a0 = IntVector.fromArray(IV, s32, 0);
+            a1 = IntVector.fromArray(IV, s32, H);
+        }
+        for (int k = 0; k < 8; k++) {
+            int j = 8 * half + k;
+            IntVector t = ShortVector.fromArray(SV, s, 2 * R * k).reinterpretAsInts();
+            IntVector u = ShortVector.fromArray(SV, s, 2 * R * k + R).reinterpretAsInts();
+            long so = hdr + 2L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(u.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).add(u.lanewise(ASHR, 16)).mul(sc1));
+        }
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+    }
+
 }
