@@ -1,5 +1,6 @@
 package io.strata.coordinator;
 
+import io.strata.engine.util.Bytes;
 import io.strata.coordinator.grpc.Channels;
 import io.strata.coordinator.grpc.GrpcPipeline;
 import io.strata.coordinator.grpc.WorkerClient;
@@ -102,7 +103,7 @@ public final class Coordinator implements AutoCloseable {
                 sums = new Plan.Checksums(layers, ModelShards.crc32c(f, ModelShards.embedding(f), null),
                         ModelShards.crc32c(f, ModelShards.head(f), null));
                 log.info("coordinator {}: checksums of {} ({} of tensors) in {} ms", c.id(), c.model(),
-                        io.strata.coordinator.placement.Bytes.format(f.tensorBytes()), (System.nanoTime() - t0) / 1_000_000);
+                        Bytes.format(f.tensorBytes()), (System.nanoTime() - t0) / 1_000_000);
             }
             ZkRecords.dtype(c.activations());  // validates the name
             target = new Planner.Target(profile, c.model().getFileName().toString(), f.fingerprint(), sums, c.activations(),
@@ -301,7 +302,7 @@ public final class Coordinator implements AutoCloseable {
             if (!workers.containsKey(w.id())) {
                 membershipChanged = System.nanoTime();
                 log.info("coordinator {}: worker {} joined ({}, {} usable)", config.id(), w.id(), w.address(),
-                        io.strata.coordinator.placement.Bytes.format(w.usableMemoryBytes()));
+                        Bytes.format(w.usableMemoryBytes()));
             }
             workers.put(w.id(), w);
             clients.computeIfAbsent(w.id(), id -> new WorkerClient(id, w.address(), channels.get(w.address()),

@@ -1,5 +1,6 @@
 package io.strata.worker;
 
+import io.strata.engine.util.Bytes;
 import io.strata.engine.backend.Backend;
 import io.strata.engine.backend.KvCache;
 import io.strata.engine.gguf.GgufException;

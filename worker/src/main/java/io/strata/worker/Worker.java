@@ -1,5 +1,6 @@
 package io.strata.worker;
 
+import io.strata.engine.util.Bytes;
 import io.strata.engine.tensor.GgmlType;
 import io.strata.proto.v1.LayerRange;
 import io.strata.proto.v1.ModelTiming;

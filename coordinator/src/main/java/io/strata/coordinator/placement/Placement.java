@@ -1,5 +1,6 @@
 package io.strata.coordinator.placement;
 
+import io.strata.engine.util.Bytes;
 import java.util.ArrayList;
 import java.util.List;
 

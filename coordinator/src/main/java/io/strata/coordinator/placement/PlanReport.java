@@ -1,5 +1,6 @@
 package io.strata.coordinator.placement;
 
+import io.strata.engine.util.Bytes;
 import java.util.Locale;
 
 /** The plan and its memory table as text for operators ({@code strata plan}, logs). */

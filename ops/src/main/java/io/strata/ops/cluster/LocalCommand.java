@@ -3,7 +3,7 @@ package io.strata.ops.cluster;
 import io.strata.coordinator.Coordinator;
 import io.strata.coordinator.Plan;
 import io.strata.coordinator.WorkerState;
-import io.strata.coordinator.placement.Bytes;
+import io.strata.engine.util.Bytes;
 import io.strata.coordinator.zk.EmbeddedZooKeeper;
 import io.strata.engine.model.Synth;
 import io.strata.engine.tensor.GgmlType;

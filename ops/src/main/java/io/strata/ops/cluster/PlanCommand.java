@@ -1,6 +1,6 @@
 package io.strata.ops.cluster;
 
-import io.strata.coordinator.placement.Bytes;
+import io.strata.engine.util.Bytes;
 import io.strata.coordinator.placement.ModelProfile;
 import io.strata.coordinator.placement.Placement;
 import io.strata.coordinator.placement.PlanReport;

@@ -2,7 +2,7 @@ package io.strata.ops.cluster;
 
 import io.strata.engine.cpu.CpuBackend;
 import io.strata.metal.Backends;
-import io.strata.worker.Bytes;
+import io.strata.engine.util.Bytes;
 import io.strata.worker.Worker;
 import io.strata.worker.WorkerConfig;
 import picocli.CommandLine.Command;
