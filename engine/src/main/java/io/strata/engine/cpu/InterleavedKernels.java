@@ -51,14 +51,20 @@ final class InterleavedKernels {
     static final int R = Repacked.R;
     static final int H = R / 2;
     /**
-     * Columns per pass, for Q4_0/Q8_0 and for the K-quants. Short passes matter when the weights stream from memory:
-     * the integer pass issues a burst of loads and the scale pass none, and with long passes (1024 columns) the
-     * memory stream stalls during every scale pass (measured from DRAM: Q4_0 15 -> 21 tok/s-equivalent going from 1024
-     * to 128 columns; 64 was slower again). In L2 the length makes no measurable difference.
+     * Columns per pass with one input (decode), for Q4_0/Q8_0 and for the K-quants. Short passes matter when the
+     * weights stream from memory: the integer pass issues a burst of loads and the scale pass none, and with long passes
+     * (1024 columns) the memory stream stalls during every scale pass (measured from DRAM: Q4_0 15 -> 21
+     * tok/s-equivalent going from 1024 to 128 columns; 64 was slower again).
      */
     static final int CHUNK_32 = 128;
     static final int CHUNK_256 = 256;
-    static final int CHUNK = Math.max(CHUNK_32, CHUNK_256);
+    /**
+     * Columns per pass with several inputs (prefill, batches): the chunk of weights is read from memory once and then
+     * from cache for every input, so longer passes (fewer calls per input) win there (pp128 10% faster than 128).
+     * Results do not depend on the chunk length: integer sums are exact and the float accumulation runs block by block
+     * in column order either way.
+     */
+    static final int CHUNK = 1024;
 
     static final VectorSpecies<Short> SV = VectorSpecies.of(short.class, VectorKernels.FS.vectorShape());
     static final VectorSpecies<Integer> IV = VectorKernels.IS;
@@ -106,7 +112,7 @@ final class InterleavedKernels {
             boolean pair = step == 2 && g + 1 < g1;
             long base = g * gb;
             Arrays.fill(acc, 0, 2 * n * R, 0f);
-            int chunk = type == GgmlType.Q4_K || type == GgmlType.Q6_K ? CHUNK_256 : CHUNK_32;
+            int chunk = n > 1 ? CHUNK : type == GgmlType.Q4_K || type == GgmlType.Q6_K ? CHUNK_256 : CHUNK_32;
             for (int c0 = 0; c0 < cols; c0 += chunk) {
                 int cw = Math.min(chunk, cols - c0);
                 for (int i = 0; i < n; i++) {
@@ -135,57 +141,61 @@ final class InterleavedKernels {
                             blockFloatSums(cw / 32, sc.f32, sc.fs, a.q8d, xo / 32, acc, a1);
                         }
                         case Q4_K -> {
-                            // One super-block per chunk, in two halves of 128 columns: the integer pass of a half,
-                            // then its share of the scale pass, so that weight loads come in short bursts. The int
-                            // sums of the halves are added before any float is made: the same numbers as in one pass.
-                            long hdr = base + 20L * R * (c0 / 256);
-                            long v = base + 20L * R * (cols / 256) + 128L * R * (c0 / 256);
-                            int xb = xo / 256;
-                            for (int half = 0; half < 2; half++) {
-                                long vh = v + 64L * R * half;
-                                if (pair) {
-                                    blockSums2(w, vh, vh + gb, 4, a.qky, xo + 128 * half, sc.s16, sc.s16b);
-                                    q4KHalf(w, hdr + gb, half, sc.s16b, a.qkSum, xb, sc.s32b);
-                                } else {
-                                    blockSums(w, vh, 4, a.qky, xo + 128 * half, sc.s16);
+                            for (int sbo = 0; sbo < cw; sbo += 256) {
+                                // Per super-block, in two halves of 128 columns: the integer pass of a half, then
+                                // its share of the scale pass, so that weight loads come in short bursts. The int sums
+                                // of the halves are added before any float is made: the same numbers as in one pass.
+                                long hdr = base + 20L * R * ((c0 + sbo) / 256);
+                                long v = base + 20L * R * (cols / 256) + 128L * R * ((c0 + sbo) / 256);
+                                int xb = (xo + sbo) / 256;
+                                for (int half = 0; half < 2; half++) {
+                                    long vh = v + 64L * R * half;
+                                    if (pair) {
+                                        blockSums2(w, vh, vh + gb, 4, a.qky, xo + sbo + 128 * half, sc.s16, sc.s16b);
+                                        q4KHalf(w, hdr + gb, half, sc.s16b, a.qkSum, xb, sc.s32b);
+                                    } else {
+                                        blockSums(w, vh, 4, a.qky, xo + sbo + 128 * half, sc.s16);
+                                    }
+                                    q4KHalf(w, hdr, half, sc.s16, a.qkSum, xb, sc.s32);
                                 }
-                                q4KHalf(w, hdr, half, sc.s16, a.qkSum, xb, sc.s32);
+                                if (pair) {
+                                    halvesToFloats(w, hdr + gb, 20L * R, 1, sc.fs, 0);
+                                    halvesToFloats(w, hdr + gb + 2L * R, 20L * R, 1, sc.fs2, 0);
+                                    q4KFloats(1, sc.s32b, sc.fs, sc.fs2, a.qkd, xb, acc, a2);
+                                }
+                                halvesToFloats(w, hdr, 20L * R, 1, sc.fs, 0);
+                                halvesToFloats(w, hdr + 2L * R, 20L * R, 1, sc.fs2, 0);
+                                q4KFloats(1, sc.s32, sc.fs, sc.fs2, a.qkd, xb, acc, a1);
                             }
-                            if (pair) {
-                                halvesToFloats(w, hdr + gb, 20L * R, 1, sc.fs, 0);
-                                halvesToFloats(w, hdr + gb + 2L * R, 20L * R, 1, sc.fs2, 0);
-                                q4KFloats(1, sc.s32b, sc.fs, sc.fs2, a.qkd, xb, acc, a2);
-                            }
-                            halvesToFloats(w, hdr, 20L * R, 1, sc.fs, 0);
-                            halvesToFloats(w, hdr + 2L * R, 20L * R, 1, sc.fs2, 0);
-                            q4KFloats(1, sc.s32, sc.fs, sc.fs2, a.qkd, xb, acc, a1);
                         }
                         case Q6_K -> {
-                            // As Q4_K: one super-block per chunk, in two halves.
-                            int ns = cols / 256;
-                            long hdr = base + 18L * R * (c0 / 256);
-                            long lo = base + 18L * R * ns + 128L * R * (c0 / 256);
-                            long hi = base + 146L * R * ns + 64L * R * (c0 / 256);
-                            int xb = xo / 256;
-                            for (int half = 0; half < 2; half++) {
-                                long lh = lo + 64L * R * half, hh = hi + 32L * R * half;
-                                int xh = xo + 128 * half;
-                                if (pair) {
-                                    nibbleSums2(w, lh, lh + gb, 16, a.qky, xh, sc.s16, sc.s16b);
-                                    q6HighSums(w, hh + gb, 16, a.qkz, a.qkSum8, xh, sc.s16b);
-                                    q6KHalf(w, hdr + gb, half, sc.s16b, sc.s32b);
-                                } else {
-                                    nibbleSums(w, lh, 16, a.qky, xh, sc.s16);
+                            for (int sbo = 0; sbo < cw; sbo += 256) {
+                                // As Q4_K: per super-block, in two halves.
+                                int ns = cols / 256;
+                                long hdr = base + 18L * R * ((c0 + sbo) / 256);
+                                long lo = base + 18L * R * ns + 128L * R * ((c0 + sbo) / 256);
+                                long hi = base + 146L * R * ns + 64L * R * ((c0 + sbo) / 256);
+                                int xb = (xo + sbo) / 256;
+                                for (int half = 0; half < 2; half++) {
+                                    long lh = lo + 64L * R * half, hh = hi + 32L * R * half;
+                                    int xh = xo + sbo + 128 * half;
+                                    if (pair) {
+                                        nibbleSums2(w, lh, lh + gb, 16, a.qky, xh, sc.s16, sc.s16b);
+                                        q6HighSums(w, hh + gb, 16, a.qkz, a.qkSum8, xh, sc.s16b);
+                                        q6KHalf(w, hdr + gb, half, sc.s16b, sc.s32b);
+                                    } else {
+                                        nibbleSums(w, lh, 16, a.qky, xh, sc.s16);
+                                    }
+                                    q6HighSums(w, hh, 16, a.qkz, a.qkSum8, xh, sc.s16);
+                                    q6KHalf(w, hdr, half, sc.s16, sc.s32);
                                 }
-                                q6HighSums(w, hh, 16, a.qkz, a.qkSum8, xh, sc.s16);
-                                q6KHalf(w, hdr, half, sc.s16, sc.s32);
+                                if (pair) {
+                                    halvesToFloats(w, hdr + gb, 18L * R, 1, sc.fs, 0);
+                                    blockFloats(1, sc.s32b, sc.fs, a.qkd, xb, acc, a2);
+                                }
+                                halvesToFloats(w, hdr, 18L * R, 1, sc.fs, 0);
+                                blockFloats(1, sc.s32, sc.fs, a.qkd, xb, acc, a1);
                             }
-                            if (pair) {
-                                halvesToFloats(w, hdr + gb, 18L * R, 1, sc.fs, 0);
-                                blockFloats(1, sc.s32b, sc.fs, a.qkd, xb, acc, a2);
-                            }
-                            halvesToFloats(w, hdr, 18L * R, 1, sc.fs, 0);
-                            blockFloats(1, sc.s32, sc.fs, a.qkd, xb, acc, a1);
                         }
                         default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
                     }
