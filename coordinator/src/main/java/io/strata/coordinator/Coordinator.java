@@ -85,6 +85,7 @@ public final class Coordinator implements AutoCloseable {
     // Read by any thread.
     private volatile GrpcPipeline pipeline;
     private volatile String notReady = "starting";
+    private volatile String unfit;
     private volatile Map<String, WorkerState> statesView = Map.of();
     private volatile Map<String, WorkerInfo> workersView = Map.of();
     private volatile Map<String, WorkerClient> clientsView = Map.of();
@@ -193,7 +194,19 @@ public final class Coordinator implements AutoCloseable {
     /** Why no pipeline serves (null when one does). */
     public String notReadyReason() {
         GrpcPipeline p = pipeline;
-        return p != null && p.brokenReason() == null ? null : notReady;
+        if (p != null && p.brokenReason() == null) return null;
+        String why = notReady;
+        // A pipeline that just broke is not ready even before the loop has re-planned.
+        if (why == null) why = p != null ? "the pipeline broke: " + p.brokenReason() : "opening the pipeline";
+        return why;
+    }
+
+    /**
+     * The placement's reason when the usable workers cannot hold the model (null otherwise): no pipeline will come
+     * back until workers join. Requests kept across a worker's death fail at once on it.
+     */
+    public String unplaceableReason() {
+        return unfit;
     }
 
     /** The workers' last reported states (a snapshot; for status reports). */
@@ -332,6 +345,7 @@ public final class Coordinator implements AutoCloseable {
                 Map.copyOf(excluded), open || opening, (System.nanoTime() - membershipChanged) / 1_000_000);
         Planner.Decision d = Planner.decide(v, config.id());
         for (Planner.Action a : d.actions()) act(a);
+        unfit = d.unfit();
         String why = d.notReady();
         if (why == null && pipeline == null) why = "opening the pipeline of " + (plan == null ? "?" : plan.describe());
         if (!java.util.Objects.equals(why, notReady)) {

@@ -55,8 +55,14 @@ public final class Planner {
     public record BreakPipeline(String reason) implements Action {
     }
 
-    /** @param notReady null when a pipeline serves (or is being opened over ready stages) */
-    public record Decision(List<Action> actions, String notReady) {
+    /**
+     * @param notReady null when a pipeline serves (or is being opened over ready stages)
+     * @param unfit    the placement's reason when the usable workers cannot hold the model (null otherwise)
+     */
+    public record Decision(List<Action> actions, String notReady, String unfit) {
+        public Decision(List<Action> actions, String notReady) {
+            this(actions, notReady, null);
+        }
     }
 
     public static Decision decide(View v, String coordinatorId) {
@@ -90,7 +96,7 @@ public final class Planner {
                         m.headSeconds(w.matmulBytesPerSecond(), w.bandwidthBytesPerSecond())));
             }
             Placement.Result r = Placement.place(m, list);
-            if (r instanceof Placement.Unfit u) return new Decision(actions, problem + "; " + u.reason() + exclusions);
+            if (r instanceof Placement.Unfit u) return new Decision(actions, problem + "; " + u.reason() + exclusions, u.reason() + exclusions);
             Placement.Placed placed = (Placement.Placed) r;
             List<Plan.Stage> stages = new ArrayList<>();
             for (Placement.StagePlan s : placed.stages()) {

@@ -142,7 +142,8 @@ final class HttpHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             OpenAiRequest r = OpenAiRequest.parse(body, chat);
             if (!r.model().equals(config.modelId())) throw ApiException.modelNotFound(r.model());
             PipelineExecutor pipeline = scheduler.pipeline();
-            if (!pipeline.ready()) throw ApiException.unavailable("No pipeline is ready: " + notReady(pipeline) + ". Retry later.");
+            // While the scheduler recovers from a worker's death, requests queue and wait for the new pipeline.
+            if (!pipeline.ready() && !scheduler.recovering()) throw ApiException.unavailable("No pipeline is ready: " + notReady(pipeline) + ". Retry later.");
             int[] prompt;
             if (chat) {
                 prompt = text.chatPrompt(r.messages());

@@ -80,6 +80,8 @@ final class StatusReport {
         totals.put("finished", scheduler.finished.sum());
         totals.put("cancelled", scheduler.cancelled.sum());
         totals.put("failed", scheduler.failed.sum());
+        totals.put("recoveries", scheduler.recoveries.sum());
+        totals.put("recovered_sequences", scheduler.recoveredSequences.sum());
         totals.put("rejected_queue_full", scheduler.rejectedQueueFull.sum());
         totals.put("prompt_tokens", scheduler.promptTokens.sum());
         totals.put("generated_tokens", scheduler.generatedTokens.sum());
@@ -118,6 +120,15 @@ final class StatusReport {
         sample(b, "strata_requests_ended_total{outcome=\"finished\"}", scheduler.finished.sum());
         sample(b, "strata_requests_ended_total{outcome=\"cancelled\"}", scheduler.cancelled.sum());
         sample(b, "strata_requests_ended_total{outcome=\"failed\"}", scheduler.failed.sum());
+        metric(b, "strata_recovering", "gauge", "1 while running requests wait for a new pipeline after a worker died.",
+                scheduler.recovering() ? 1 : 0);
+        metric(b, "strata_recoveries_total", "counter", "Times the pipeline broke and the running requests were replayed on a new one.",
+                scheduler.recoveries.sum());
+        metric(b, "strata_recovered_sequences_total", "counter", "Running requests replayed on a new pipeline after a worker died.",
+                scheduler.recoveredSequences.sum());
+        metric(b, "strata_recovery_failures_total", "counter",
+                "Requests kept across a worker's death that failed: no pipeline came back in time, or they could not be replayed.",
+                scheduler.recoveryFailures.sum());
         metric(b, "strata_requests_rejected_total", "counter", "Requests refused with 429 because the queue was full.",
                 scheduler.rejectedQueueFull.sum());
         metric(b, "strata_prompt_tokens_total", "counter", "Prompt tokens of ended requests.", scheduler.promptTokens.sum());

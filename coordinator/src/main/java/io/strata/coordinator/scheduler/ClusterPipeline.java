@@ -19,8 +19,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The cluster's pipeline of worker processes (gRPC, {@link Pipeline}) as the scheduler sees it. Always talks to the
- * coordinator's current pipeline: when a new plan replaces it, later steps go to the new one (sequences that were
- * running on the old one fail there with the stage's message, and their clients get the error).
+ * coordinator's current pipeline: when a new plan replaces it, later steps go to the new one. A step that fails
+ * because the pipeline broke is {@linkplain #recoverable recoverable}: the {@link Scheduler} keeps its sequences and
+ * replays them on the next pipeline the coordinator opens, unless the coordinator finds the model no longer fits
+ * ({@link #unrecoverable}).
  *
  * <p>KV caches are allocated up front on the workers: {@link Plan#maxSequences()} caches of
  * {@link Plan#contextLength()} positions per stage.
@@ -100,6 +102,25 @@ public final class ClusterPipeline implements PipelineExecutor {
     @Override
     public boolean ready() {
         return coordinator.notReadyReason() == null;
+    }
+
+    /**
+     * Every whole-step failure of the cluster's pipeline is one the coordinator recovers from: a stage's worker died or
+     * became unreachable (the coordinator re-places the model on the workers left), or no pipeline was open.
+     */
+    @Override
+    public boolean recoverable(Throwable stepError) {
+        return true;
+    }
+
+    @Override
+    public String unrecoverable() {
+        return coordinator.unplaceableReason();
+    }
+
+    @Override
+    public String notReadyReason() {
+        return coordinator.notReadyReason();
     }
 
     @Override

@@ -45,6 +45,25 @@ public interface PipelineExecutor extends AutoCloseable {
     /** Runs one step batch through every stage; completes with the sampled tokens. */
     CompletableFuture<Result> submit(Batch batch);
 
+    /**
+     * Whether a step that failed as a whole with {@code stepError} broke a pipeline that will be replaced (a worker
+     * died and the cluster re-places the model): the scheduler then keeps its sequences and replays them once
+     * {@link #ready()} again. False (the default): the sequences fail with the error.
+     */
+    default boolean recoverable(Throwable stepError) {
+        return false;
+    }
+
+    /** Why no pipeline can come back (e.g. the remaining workers cannot hold the model), or null while one may. */
+    default String unrecoverable() {
+        return null;
+    }
+
+    /** Why the executor is not {@link #ready()} (null when ready or unknown), for messages. */
+    default String notReadyReason() {
+        return null;
+    }
+
     /** Frees the sequence's KV cache (and sampler state) on every stage. Idempotent; returns at once. */
     void release(long seq);
 

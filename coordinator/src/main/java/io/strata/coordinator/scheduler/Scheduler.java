@@ -47,6 +47,15 @@ import java.util.logging.Logger;
  * enough positions ({@code prompt + max tokens}) are free; a full queue refuses at once ({@link Rejected}). Nothing
  * is admitted that the KV limits cannot hold, so nothing runs out of cache memory. A cancelled sequence's cache is
  * released as soon as no step holding it is in flight.
+ *
+ * <p>Recovery: when a step fails as a whole and the executor says the failure is one it can recover from
+ * ({@link PipelineExecutor#recoverable}: the cluster lost a worker and re-places the model), the running sequences are
+ * kept (prompt, the tokens already passed to the listener, sampling parameters) instead of failed. Nothing is
+ * scheduled until every step of the broken pipeline has come back and the executor is ready again; then each kept
+ * sequence gets a new id and its prompt plus generated tokens are prefilled again, after which it goes on decoding
+ * where it stopped: its listener sees a pause, never a repeated or missing token. Waiting is bounded by
+ * {@link Config#recoveryTimeout()}, and ends early when the executor says it cannot recover
+ * ({@link PipelineExecutor#unrecoverable}); the kept sequences then fail with a message saying so.
  */
 public final class Scheduler implements AutoCloseable {
 
@@ -65,13 +74,24 @@ public final class Scheduler implements AutoCloseable {
      * @param prefillChunk most prompt tokens per micro-batch (default 256)
      * @param maxQueued    requests waiting for admission before new ones are refused with 429 (default 64)
      * @param maxRunning   sequences running at once; 0 = as many as the KV limits allow
+     * @param recoveryTimeout how long running sequences are kept for replay while the pipeline is broken (default 60 s)
      */
-    public record Config(int prefillChunk, int maxQueued, int maxRunning) {
+    public record Config(int prefillChunk, int maxQueued, int maxRunning, java.time.Duration recoveryTimeout) {
+        public static final java.time.Duration DEFAULT_RECOVERY_TIMEOUT = java.time.Duration.ofSeconds(60);
+
         public Config {
-            if (prefillChunk < 1 || maxQueued < 0 || maxRunning < 0) {
+            if (prefillChunk < 1 || maxQueued < 0 || maxRunning < 0 || recoveryTimeout == null || recoveryTimeout.isNegative()) {
                 throw new IllegalArgumentException("bad scheduler config: prefill chunk " + prefillChunk + ", queue " + maxQueued
-                        + ", running " + maxRunning);
+                        + ", running " + maxRunning + ", recovery timeout " + recoveryTimeout);
             }
+        }
+
+        public Config(int prefillChunk, int maxQueued, int maxRunning) {
+            this(prefillChunk, maxQueued, maxRunning, DEFAULT_RECOVERY_TIMEOUT);
+        }
+
+        public Config withRecoveryTimeout(java.time.Duration timeout) {
+            return new Config(prefillChunk, maxQueued, maxRunning, timeout);
         }
 
         public static Config defaults() {
@@ -162,6 +182,12 @@ public final class Scheduler implements AutoCloseable {
     public final LongAdder failed = new LongAdder();
     public final LongAdder promptTokens = new LongAdder();
     public final LongAdder generatedTokens = new LongAdder();
+    /** Times the pipeline broke and the kept sequences were replayed on a new one. */
+    public final LongAdder recoveries = new LongAdder();
+    /** Sequences replayed on a new pipeline (a sequence counts once per recovery it went through). */
+    public final LongAdder recoveredSequences = new LongAdder();
+    /** Sequences that were kept for replay but failed: the pipeline did not come back in time or cannot. */
+    public final LongAdder recoveryFailures = new LongAdder();
     public final LatencyHistogram timeToFirstToken =
             new LatencyHistogram(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 60, 120);
     public final LatencyHistogram interToken =
@@ -177,6 +203,10 @@ public final class Scheduler implements AutoCloseable {
     private int prefillBatchesInFlight;
     private long lastPrefillDoneNanos;
     private long nextBatch = 1;
+    // Recovery: the pipeline broke; running sequences wait for a ready one to be replayed on.
+    private volatile boolean recovering;
+    private long recoveryStartNanos;
+    private String recoveryCause;
     // The current decoding period (from the first token after a time with no stream decoding): when it began, and
     // whether requests that were already waiting then may still be prefilled at full speed (until a sequence ends).
     private long periodStartNanos = Long.MAX_VALUE;
@@ -191,16 +221,24 @@ public final class Scheduler implements AutoCloseable {
     private final long[] tokenBuckets = new long[10];     // generated tokens per second, ring of the last 10 s
     private long tokenBucketSecond;
 
+    /** Most recoveries one sequence goes through before it fails (a step that breaks every pipeline it meets). */
+    static final int MAX_RECOVERIES = 3;
+
     /** One request from arrival to release. */
     private static final class Seq {
-        final long id;
+        long id;                  // the id the pipeline knows it by; a new one on each recovery
         final Request req;
         final Listener listener;
         final long arrived;
         final int reserve;
-        int prefillSent;          // prompt tokens sent into the pipeline
+        int[] input;              // what prefill sends: the prompt, or after a recovery prompt + generated tokens
+        int prefillSent;          // input tokens sent into the pipeline
         int generated;            // tokens sampled (including a final stop token)
+        int[] tokens = new int[16]; // the sampled tokens, [0, generated)
         int last = -1;            // last sampled token
+        boolean lost;             // a step holding it failed with the pipeline: replay it on the next one
+        boolean replaying;        // prefilling again after a recovery: its next token is not a first token
+        int recoveries;
         int inFlight;             // batches holding this sequence
         boolean decoding;         // prompt done, first token received
         boolean admitted;
@@ -214,6 +252,7 @@ public final class Scheduler implements AutoCloseable {
             this.listener = listener;
             this.arrived = arrived;
             this.reserve = req.prompt().length + req.maxTokens();
+            this.input = req.prompt();
         }
 
         boolean stopToken(int token) {
@@ -240,12 +279,22 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /**
+     * Whether the pipeline broke and running sequences wait to be replayed on a new one. Requests are still queued
+     * meanwhile (they wait like any other).
+     */
+    public boolean recovering() {
+        return recovering;
+    }
+
+    /**
      * Queues a request. Throws {@link Rejected} when the pipeline is not ready or the queue is full, and
      * {@link IllegalArgumentException} when prompt plus max tokens exceed the context length.
      */
     public Ticket submit(Request request, Listener listener) throws Rejected {
         if (closed) throw new Rejected(Rejected.Reason.NOT_READY, "the scheduler is shut down", 5);
-        if (!pipeline.ready()) throw new Rejected(Rejected.Reason.NOT_READY, "no pipeline is ready: some stage is not loaded", 5);
+        if (!pipeline.ready() && !recovering) {
+            throw new Rejected(Rejected.Reason.NOT_READY, "no pipeline is ready: some stage is not loaded", 5);
+        }
         KvLimits kv = pipeline.kvLimits();
         long need = (long) request.prompt().length + request.maxTokens();
         if (need > kv.contextLength()) {
@@ -310,7 +359,8 @@ public final class Scheduler implements AutoCloseable {
         while (true) {
             Runnable e;
             try {
-                e = events.take();
+                // While recovering, wake up now and then to check for a ready pipeline and the deadline.
+                e = recovering ? events.poll(RECOVERY_POLL_MILLIS, TimeUnit.MILLISECONDS) : events.take();
             } catch (InterruptedException ie) {
                 if (closed) {
                     drain();
@@ -318,7 +368,7 @@ public final class Scheduler implements AutoCloseable {
                 }
                 continue;
             }
-            handle(e);
+            if (e != null) handle(e);
             drain();
             if (closed) continue;
             schedule();
@@ -340,6 +390,7 @@ public final class Scheduler implements AutoCloseable {
 
     /** Fills the pipeline: builds and submits micro-batches until {@code depth} are in flight or there is no work. */
     private void schedule() {
+        if (recovering && !recover()) return;
         int depth = pipeline.depth();
         while (inFlight < depth) {
             Planned p = build(depth);
@@ -380,7 +431,7 @@ public final class Scheduler implements AutoCloseable {
         int prefillTokens = 0;
         for (Seq s : running) {
             if (budget == 0) break;
-            if (s.decoding || s.ending != null || s.prefillSent == s.req.prompt().length) continue;
+            if (s.decoding || s.ending != null || s.prefillSent == s.input.length) continue;
             if (burst && !inBurst(s)) continue;
             int c = addChunk(s, budget, rows);
             budget -= c;
@@ -410,7 +461,7 @@ public final class Scheduler implements AutoCloseable {
     private record Planned(Batch batch, int prefillTokens, int decodeRows) {}
 
     private int addChunk(Seq s, int budget, List<Row> rows) {
-        int[] prompt = s.req.prompt();
+        int[] prompt = s.input;
         int c = Math.min(budget, prompt.length - s.prefillSent);
         int[] chunk = Arrays.copyOfRange(prompt, s.prefillSent, s.prefillSent + c);
         boolean lastChunk = s.prefillSent + c == prompt.length;
@@ -433,7 +484,7 @@ public final class Scheduler implements AutoCloseable {
     /** The sequence whose prompt goes next: one already in prefill, else the head of the queue (null: none). */
     private Seq nextPrompt() {
         for (Seq s : running) {
-            if (!s.decoding && s.ending == null && s.prefillSent < s.req.prompt().length) return s;
+            if (!s.decoding && s.ending == null && s.prefillSent < s.input.length) return s;
         }
         return queue.peek();
     }
@@ -486,9 +537,15 @@ public final class Scheduler implements AutoCloseable {
                 continue;
             }
             if (stepError != null) {
-                end(s, new Ending(null, stepError));
+                if (pipeline.recoverable(error)) {
+                    s.lost = true;
+                    startRecovery(stepError);
+                } else {
+                    end(s, new Ending(null, stepError));
+                }
                 continue;
             }
+            if (s.lost) continue;  // a step of the broken pipeline that had already failed it
             String failure = failures.get(s.id);
             if (failure != null) {
                 end(s, new Ending(null, failure));
@@ -514,6 +571,8 @@ public final class Scheduler implements AutoCloseable {
 
     private void accept(Seq s, SeqOutput out, long now) {
         int token = out.token();
+        if (s.generated == s.tokens.length) s.tokens = Arrays.copyOf(s.tokens, 2 * s.tokens.length);
+        s.tokens[s.generated] = token;
         s.generated++;
         s.last = token;
         generatedTokens.increment();
@@ -521,7 +580,12 @@ public final class Scheduler implements AutoCloseable {
         if (!s.decoding) {
             s.decoding = true;
             if (periodStartNanos == Long.MAX_VALUE) periodStartNanos = now;
-            timeToFirstToken.observeNanos(now - s.arrived);
+            if (s.replaying) {
+                s.replaying = false;
+                interToken.observeNanos(now - s.lastTokenNanos);  // the pause the recovery made
+            } else {
+                timeToFirstToken.observeNanos(now - s.arrived);
+            }
         } else {
             long gap = now - s.lastTokenNanos;
             interToken.observeNanos(gap);
@@ -589,6 +653,106 @@ public final class Scheduler implements AutoCloseable {
         } catch (RuntimeException ex) {
             LOG.log(Level.WARNING, "listener of sequence " + s.id + " failed at its end", ex);
         }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Recovery
+
+    /** How often the loop looks for a ready pipeline while recovering. */
+    static final long RECOVERY_POLL_MILLIS = 50;
+
+    private void startRecovery(String cause) {
+        if (recovering) return;
+        recovering = true;
+        recoveryStartNanos = System.nanoTime();
+        recoveryCause = cause;
+        int kept = 0;
+        for (Seq s : running) if (s.ending == null) kept++;
+        LOG.warning("pipeline broke (" + cause + "); keeping " + kept + " running sequence(s) to replay on the next pipeline (up to "
+                + config.recoveryTimeout().toSeconds() + " s)");
+    }
+
+    /**
+     * Called before scheduling while recovering. Returns true once the kept sequences are set up to be replayed on a
+     * ready pipeline (scheduling goes on), false while still waiting. Fails the kept sequences when the deadline passed
+     * or the executor says it cannot recover.
+     */
+    private boolean recover() {
+        if (inFlight > 0) return false;  // steps of the broken pipeline still out: they fail (or finish) first
+        long waited = System.nanoTime() - recoveryStartNanos;
+        String cannot = pipeline.unrecoverable();
+        boolean ready = cannot == null && pipeline.ready();
+        if (!ready && (cannot != null || waited >= config.recoveryTimeout().toNanos())) {
+            String why = cannot != null ? "the remaining workers cannot serve the model: " + cannot
+                    : "no pipeline was ready again within " + config.recoveryTimeout().toSeconds() + " s"
+                    + (pipeline.notReadyReason() == null ? "" : ": " + pipeline.notReadyReason());
+            String message = "the pipeline broke mid-request (" + recoveryCause + "); the request was kept to be retried on a new "
+                    + "pipeline, but " + why;
+            int failedNow = 0;
+            for (Seq s : new ArrayList<>(running)) {
+                if (s.ending == null) {
+                    failedNow++;
+                    end(s, new Ending(null, message));
+                }
+            }
+            recoveryFailures.add(failedNow);
+            recovering = false;
+            if (pipeline.ready()) {
+                LOG.warning("recovery failed after " + waited / 1_000_000 + " ms; " + failedNow + " sequence(s) failed: " + why);
+                return true;  // a pipeline came back just now: what waits in the queue is served
+            }
+            // Still nothing to run on: the requests that waited in the queue through the recovery fail too, rather than
+            // wait for an event that may never come.
+            int queuedFailed = 0;
+            Seq q;
+            while ((q = queue.poll()) != null) {
+                queuedCount.decrementAndGet();
+                failed.increment();
+                queuedFailed++;
+                notifyEnd(q, new Ending(null, "the pipeline broke (" + recoveryCause + ") while the request was queued, and " + why));
+            }
+            LOG.warning("recovery failed after " + waited / 1_000_000 + " ms; " + failedNow + " running and " + queuedFailed
+                    + " queued request(s) failed: " + why);
+            return false;
+        }
+        if (!ready) return false;
+        int replayed = 0;
+        for (Seq s : new ArrayList<>(running)) {
+            if (s.ending != null) continue;
+            if (s.generated > 0 && s.req.sampling().penalized()) {
+                end(s, new Ending(null, "the pipeline broke mid-request (" + recoveryCause + "); the request was kept to be retried, "
+                        + "but its frequency/presence penalties over the " + s.generated + " tokens already generated cannot be "
+                        + "restored on a new pipeline"));
+                recoveryFailures.increment();
+                continue;
+            }
+            if (++s.recoveries > MAX_RECOVERIES) {
+                end(s, new Ending(null, "the pipeline broke " + MAX_RECOVERIES + " times under this request (last: " + recoveryCause
+                        + "); it was retried each time and is not retried again"));
+                continue;
+            }
+            long old = s.id;
+            byId.remove(old);
+            pipeline.release(old);  // a pipeline that still knows the old id (a transient failure) frees its caches
+            s.id = nextSeq.getAndIncrement();
+            byId.put(s.id, s);
+            int[] replay = Arrays.copyOf(s.req.prompt(), s.req.prompt().length + s.generated);
+            System.arraycopy(s.tokens, 0, replay, s.req.prompt().length, s.generated);
+            s.input = replay;
+            s.prefillSent = 0;
+            s.replaying = s.generated > 0;
+            s.decoding = false;
+            s.lost = false;
+            replayed++;
+        }
+        recoveries.increment();
+        recoveredSequences.add(replayed);
+        LOG.warning("recovered from " + recoveryCause + " after " + waited / 1_000_000 + " ms: replaying " + replayed
+                + " sequence(s) (prompt + generated tokens) on the new pipeline");
+        recovering = false;
+        periodStartNanos = Long.MAX_VALUE;
+        burstOpen = true;
+        return true;
     }
 
     // ---------------------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ final class RecordingPipeline implements PipelineExecutor {
     volatile boolean ready = true;
     volatile String failNext;   // the next submitted batch fails with this message (failure injection)
     volatile CompletableFuture<Void> hold;  // when set, results reach the scheduler only once it completes
+    volatile boolean recoverable;           // whole-step failures are ones a new pipeline recovers from (as the cluster's)
+    volatile String unrecoverable;
 
     RecordingPipeline(PipelineExecutor inner) {
         this.inner = inner;
@@ -29,6 +31,8 @@ final class RecordingPipeline implements PipelineExecutor {
     @Override public int depth() { return inner.depth(); }
     @Override public int vocabSize() { return inner.vocabSize(); }
     @Override public KvLimits kvLimits() { return inner.kvLimits(); }
+    @Override public boolean recoverable(Throwable stepError) { return recoverable; }
+    @Override public String unrecoverable() { return unrecoverable; }
 
     @Override
     public CompletableFuture<Result> submit(Batch batch) {

@@ -339,6 +339,88 @@ class SchedulerTest {
     }
 
     @Test
+    void aBrokenPipelineKeepsItsSequencesAndReplaysThemWhenReadyAgain() throws Exception {
+        int[] pa = prompt(6, 7);
+        int[] ref = EngineGreedy.generate(file, pa, 40, KvType.F32);
+        int[] pc = prompt(5, 8);
+        int[] refC = EngineGreedy.generate(file, pc, 6, KvType.F32);
+        try (RecordingPipeline p = pipeline(3, 4, 4 * 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            p.recoverable = true;
+            Collector a = new Collector();
+            Collector b = new Collector();
+            CountDownLatch broken = new CountDownLatch(1);
+            a.keepGoing = tok -> {
+                if (a.count() == 5) {   // on the scheduler thread: the next step fails, as when a stage's worker dies
+                    p.ready = false;
+                    p.failNext = "stage 1 (local-1, layers [1, 3)): injected break";
+                    broken.countDown();
+                }
+                return true;
+            };
+            s.submit(greedy(pa, 40), a);
+            Scheduler.Ticket tb = s.submit(greedy(prompt(6, 9), 200), b);
+            assertTrue(broken.await(30, TimeUnit.SECONDS));
+            awaitTrue(s::recovering, "the scheduler waits for the pipeline");
+            // Meanwhile: a new request is queued, not refused; a client that leaves frees its sequence at once.
+            Collector c = new Collector();
+            s.submit(greedy(pc, 6), c);
+            tb.cancel();
+            assertEquals(FinishReason.CANCELLED, b.await());
+            assertTrue(s.recovering());
+            assertFalse(a.done.isDone());
+            p.ready = true;
+            assertEquals(FinishReason.LENGTH, a.await());
+            assertArrayEquals(ref, a.ids(), "the replayed stream: every token once, as an undisturbed run");
+            assertEquals(FinishReason.LENGTH, c.await());
+            assertArrayEquals(refC, c.ids());
+            assertEquals(1, s.recoveries.sum());
+            assertEquals(1, s.recoveredSequences.sum());
+            assertEquals(0, s.failed.sum());
+            awaitTrue(() -> p.stages().stream().allMatch(st -> st.kvBytes() == 0), "every cache freed, old ids included");
+        }
+    }
+
+    @Test
+    void keptSequencesFailWithTheReasonWhenThePipelineCannotComeBack() throws Exception {
+        try (RecordingPipeline p = pipeline(2, 4, 4 * 256);
+             Scheduler s = new Scheduler(p, Scheduler.Config.defaults().withRecoveryTimeout(java.time.Duration.ofSeconds(2)))) {
+            p.recoverable = true;
+            Collector late = new Collector();
+            Collector early = new Collector();
+            CountDownLatch broken = new CountDownLatch(1);
+            early.keepGoing = tok -> {
+                if (early.count() == 2) {
+                    p.ready = false;
+                    p.failNext = "stage 0 (local-0, layers [0, 2)): injected break";
+                    broken.countDown();
+                }
+                return true;
+            };
+            s.submit(greedy(prompt(4, 1), 50), early);
+            assertTrue(broken.await(30, TimeUnit.SECONDS));
+            assertThrows(Exception.class, early::await);
+            assertTrue(early.error.contains("injected break") && early.error.contains("kept to be retried")
+                    && early.error.contains("within 2 s"), early.error);
+            awaitTrue(() -> !s.recovering(), "recovery ended");
+            // Told it cannot come back: kept sequences fail at once, with the reason.
+            p.ready = true;
+            late.keepGoing = tok -> {
+                if (late.count() == 2) {
+                    p.ready = false;
+                    p.unrecoverable = "the model needs 3 MiB, the workers left offer 1 MiB";
+                    p.failNext = "stage 1 (local-1, layers [2, 4)): injected break";
+                }
+                return true;
+            };
+            s.submit(greedy(prompt(4, 2), 50), late);
+            assertThrows(Exception.class, late::await);
+            assertTrue(late.error.contains("cannot serve the model: the model needs 3 MiB"), late.error);
+            assertEquals(2, s.recoveryFailures.sum());
+            assertEquals(0, s.recoveries.sum());
+        }
+    }
+
+    @Test
     void seededSamplingWithPenaltiesIsTheEnginesSamplerBatchedOrNot() throws Exception {
         Sampling hot = new Sampling(0.9f, 0.95f, 0, 1234, 0.7f, 0.4f, true, 2);
         Sampling other = new Sampling(0.9f, 0.95f, 0, 99, 0f, 0f, false, 0);
