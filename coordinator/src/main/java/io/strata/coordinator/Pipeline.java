@@ -18,10 +18,24 @@ public interface Pipeline extends AutoCloseable {
     /**
      * How the last stage picks the next token; temperature 0 is greedy argmax (lowest id on ties). The frequency and
      * presence penalties (OpenAI's) lower the logits of tokens already sampled for the sequence (not its prompt).
+     * {@code generated}: the tokens the sequence generated before this pipeline saw it (a replay after a worker died;
+     * empty otherwise), read where the last stage first samples the sequence: they count for the penalties, and the
+     * seeded draws go on at index {@code generated.length}.
      */
     record Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
-                    float presencePenalty) {
+                    float presencePenalty, int[] generated) {
+        private static final int[] NONE = new int[0];
         public static final Sampling GREEDY = new Sampling(0f, 0, 0f, 0f, 0L);
+
+        public Sampling {
+            generated = generated == null ? NONE : generated;
+        }
+
+        /** A sequence this pipeline sees from its first token. */
+        public Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
+                        float presencePenalty) {
+            this(temperature, topK, topP, minP, seed, frequencyPenalty, presencePenalty, NONE);
+        }
 
         /** Without penalties. */
         public Sampling(float temperature, int topK, float topP, float minP, long seed) {

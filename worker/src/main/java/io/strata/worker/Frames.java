@@ -13,10 +13,23 @@ public final class Frames {
     /**
      * How the last stage picks a token; {@code temperature == 0} is greedy argmax, lowest id on ties. The frequency and
      * presence penalties (OpenAI's) count the tokens sampled for the sequence so far, not its prompt.
+     * {@code generated}: the tokens the sequence generated before this pipeline saw it (a replay after a worker died;
+     * empty otherwise); the last stage's sampler starts from them (penalty history, index of the next seeded draw).
      */
     public record Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
-                           float presencePenalty) {
+                           float presencePenalty, int[] generated) {
+        private static final int[] NONE = new int[0];
         public static final Sampling GREEDY = new Sampling(0f, 0, 0f, 0f, 0L);
+
+        public Sampling {
+            generated = generated == null ? NONE : generated;
+        }
+
+        /** A sequence this pipeline sees from its first token. */
+        public Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
+                        float presencePenalty) {
+            this(temperature, topK, topP, minP, seed, frequencyPenalty, presencePenalty, NONE);
+        }
 
         /** Without penalties. */
         public Sampling(float temperature, int topK, float topP, float minP, long seed) {

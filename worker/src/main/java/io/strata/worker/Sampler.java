@@ -8,9 +8,10 @@ import io.strata.engine.sample.SequenceSampler;
  * sampled over the cluster gets exactly the tokens one process gives for the same logits and parameters.
  * Temperature 0 without penalties is greedy argmax (lowest id on ties). Otherwise, in the engine's order: OpenAI's
  * frequency and presence penalties over the tokens sampled for the sequence so far (not its prompt; up to the
- * context length), top-k, top-p, min-p, temperature, and a draw from the sequence's own random stream (seeded by the
- * request, so a seeded request is reproducible). With penalties and temperature 0 it is the argmax of the penalized
- * logits.
+ * context length), top-k, top-p, min-p, temperature, and a seeded draw whose random number depends only on the seed
+ * and the index of the generated token (so a seeded request is reproducible). With penalties and temperature 0 it is
+ * the argmax of the penalized logits. A sequence replayed after a worker died arrives with the tokens it generated
+ * before ({@link Frames.Sampling#generated}): its sampler starts from them, and goes on as the lost one would have.
  *
  * <p>One instance per stage thread: the engine's sampler owns working buffers the size of the vocabulary (allocated
  * at the first sequence that needs more than an argmax); the per-sequence state ({@link SequenceSampler}: parameters,
@@ -43,12 +44,14 @@ final class Sampler {
 
     /**
      * Picks the next token of {@code seq} from {@code logits[off, off + vocab)}. The sequence's first sampled chunk
-     * fixes its parameters; later chunks continue its random stream and penalty history.
+     * fixes its parameters (and the tokens generated before, for a replayed sequence); later chunks continue its draw
+     * index and penalty history.
      */
     int pick(float[] logits, int off, Frames.Sampling p, SequenceTable.Entry seq) {
         if (seq.sampler == null) {
             if (p == null || (p.greedy() && !p.penalized())) return TokenPicker.argmax(logits, off, vocab);
             seq.sampler = new SequenceSampler(params(p, contextLength));
+            if (p.generated().length > 0) seq.sampler.resume(p.generated());
         }
         if (engine == null) engine = new io.strata.engine.sample.Sampler(vocab);
         return engine.sample(logits, off, seq.sampler).token();

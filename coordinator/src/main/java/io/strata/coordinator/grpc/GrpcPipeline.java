@@ -227,6 +227,7 @@ public final class GrpcPipeline implements Pipeline {
                 c.setSampling(SamplingParams.newBuilder().setTemperature(p.temperature()).setTopK(p.topK()).setTopP(p.topP())
                         .setMinP(p.minP()).setSeed(p.seed())
                         .setFrequencyPenalty(p.frequencyPenalty()).setPresencePenalty(p.presencePenalty()));
+                for (int t : p.generated()) c.getSamplingBuilder().addGeneratedTokens(t);
             }
             s.addSeqs(c);
             for (int t : q.tokens()) s.addTokens(t);

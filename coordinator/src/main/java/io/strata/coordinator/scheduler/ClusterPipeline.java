@@ -155,7 +155,8 @@ public final class ClusterPipeline implements PipelineExecutor {
         List<Pipeline.SeqStep> steps = new ArrayList<>(batch.rows().size());
         for (Row r : batch.rows()) {
             Sampling s = r.sampling();
-            steps.add(new Pipeline.SeqStep(r.seq(), r.start(), r.tokens(), r.sample(), wire(s), s.logprobs(), s.topLogprobs(), false));
+            steps.add(new Pipeline.SeqStep(r.seq(), r.start(), r.tokens(), r.sample(), wire(s, r.generated()), s.logprobs(),
+                    s.topLogprobs(), false));
         }
         return p.submit(steps).thenApply(r -> translate(batch.id(), r));
     }
@@ -163,10 +164,12 @@ public final class ClusterPipeline implements PipelineExecutor {
     /**
      * The request's sampling for the workers' last stage, which samples with the engine's sampler as
      * {@link LocalPipeline} does: the same parameters give the same tokens (no min-p; penalties over the sampled tokens).
+     * {@code generated}: the tokens generated before a replay, which the last stage's sampler starts from.
      */
-    static Pipeline.Sampling wire(Sampling s) {
+    static Pipeline.Sampling wire(Sampling s, int[] generated) {
         if (s.greedy() && !s.penalized()) return Pipeline.Sampling.GREEDY;
-        return new Pipeline.Sampling(s.temperature(), s.topK(), s.topP(), 0f, s.seed(), s.frequencyPenalty(), s.presencePenalty());
+        return new Pipeline.Sampling(s.temperature(), s.topK(), s.topP(), 0f, s.seed(), s.frequencyPenalty(), s.presencePenalty(),
+                generated);
     }
 
     private static Result translate(long batchId, Pipeline.StepResult r) {

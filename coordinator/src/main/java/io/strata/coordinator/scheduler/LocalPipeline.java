@@ -153,6 +153,7 @@ public final class LocalPipeline implements PipelineExecutor {
                 if (seq == null) {
                     try {
                         seq = new SequenceSampler(params(row.sampling(), limits.contextLength()));
+                        if (row.generated().length > 0) seq.resume(row.generated());
                     } catch (IllegalArgumentException e) {
                         failures.add(new SeqFailure(row.seq(), where() + ": " + e.getMessage()));
                         continue;

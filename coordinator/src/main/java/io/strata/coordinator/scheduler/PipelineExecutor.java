@@ -16,8 +16,9 @@ import java.util.concurrent.CompletableFuture;
  *   <li>A sequence's KV cache is created on every stage when the sequence first appears (sized for
  *       {@link Row#reserve()} positions where caches are sized per sequence) and lives until {@link #release}.
  *       The scheduler calls {@code release} only when no batch holding the sequence is in flight.</li>
- *   <li>The last stage samples with the sequence's {@link Sampling} (penalties and the random generator are
- *       per-sequence state kept there until release) and returns the token id, and its log-probability and the
+ *   <li>The last stage samples with the sequence's {@link Sampling} (the penalty history and the index of the next
+ *       seeded draw are per-sequence state kept there until release, started from {@link Row#generated()} for a
+ *       replayed sequence) and returns the token id, and its log-probability and the
  *       most likely alternatives when asked. Only token ids come back, never logits.</li>
  *   <li>A failure of one sequence is reported in {@link Result#failures()}; a failure of the whole step completes
  *       the future exceptionally with a message naming the stage, worker and layer range.</li>
@@ -82,11 +83,23 @@ public interface PipelineExecutor extends AutoCloseable {
      * @param sampling how to sample (the same on every row of a sequence)
      * @param reserve  positions the sequence may use in all (prompt plus generated tokens), for executors that size
      *                 caches per sequence
+     * @param generated the tokens the request generated before this sequence id existed (a replay after the pipeline
+     *                 broke; empty otherwise), on the row where the last stage first samples the sequence: its sampler
+     *                 starts from them (penalty history, index of the next seeded draw), so the replay goes on with
+     *                 the tokens an undisturbed run samples
      */
-    record Row(long seq, int[] tokens, int start, boolean sample, Sampling sampling, int reserve) {
+    record Row(long seq, int[] tokens, int start, boolean sample, Sampling sampling, int reserve, int[] generated) {
+        private static final int[] NONE = new int[0];
+
         public Row {
             if (tokens.length == 0) throw new IllegalArgumentException("sequence " + seq + ": a row needs at least one token");
             if (start < 0) throw new IllegalArgumentException("sequence " + seq + ": negative start position " + start);
+            if (generated == null) generated = NONE;
+        }
+
+        /** A row of a sequence that generated nothing before this id. */
+        public Row(long seq, int[] tokens, int start, boolean sample, Sampling sampling, int reserve) {
+            this(seq, tokens, start, sample, sampling, reserve, NONE);
         }
     }
 

@@ -6,7 +6,8 @@ package io.strata.coordinator.scheduler;
  * @param temperature      0 = greedy argmax (lowest id on ties); otherwise logits are divided by it before sampling
  * @param topP             nucleus sampling: keep the smallest set of tokens whose probability adds up to this (1 = off)
  * @param topK             keep the k most likely tokens (0 = off)
- * @param seed             seed of the sequence's random generator (the same seed and request give the same tokens)
+ * @param seed             seed of the draws (generated token i's draw depends on seed and i only: the same seed and
+ *                         request give the same tokens, across a recovery too)
  * @param frequencyPenalty subtracted from a token's logit once per time it was already generated
  * @param presencePenalty  subtracted from a token's logit if it was generated at all
  * @param logprobs         return the sampled token's log-probability

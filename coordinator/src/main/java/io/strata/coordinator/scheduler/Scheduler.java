@@ -53,7 +53,9 @@ import java.util.logging.Logger;
  * kept (prompt, the tokens already passed to the listener, sampling parameters) instead of failed. Nothing is
  * scheduled until every step of the broken pipeline has come back and the executor is ready again; then each kept
  * sequence gets a new id and its prompt plus generated tokens are prefilled again, after which it goes on decoding
- * where it stopped: its listener sees a pause, never a repeated or missing token. Waiting is bounded by
+ * where it stopped: its listener sees a pause, never a repeated or missing token. The replay's sampled prefill row
+ * carries the tokens generated before ({@link Row#generated()}), from which the new last stage's sampler restores the
+ * penalty history and the index of the next seeded draw: the stream goes on as an undisturbed one. Waiting is bounded by
  * {@link Config#recoveryTimeout()}, and ends early when the executor says it cannot recover
  * ({@link PipelineExecutor#unrecoverable}); the kept sequences then fail with a message saying so.
  */
@@ -465,7 +467,9 @@ public final class Scheduler implements AutoCloseable {
         int c = Math.min(budget, prompt.length - s.prefillSent);
         int[] chunk = Arrays.copyOfRange(prompt, s.prefillSent, s.prefillSent + c);
         boolean lastChunk = s.prefillSent + c == prompt.length;
-        rows.add(new Row(s.id, chunk, s.prefillSent, lastChunk, s.req.sampling(), s.reserve));
+        // The chunk the last stage samples first: a replayed sequence's sampler starts from the tokens generated before.
+        int[] before = lastChunk && s.replaying ? Arrays.copyOf(s.tokens, s.generated) : null;
+        rows.add(new Row(s.id, chunk, s.prefillSent, lastChunk, s.req.sampling(), s.reserve, before));
         s.prefillSent += c;
         s.inFlight++;
         return c;
@@ -719,13 +723,6 @@ public final class Scheduler implements AutoCloseable {
         int replayed = 0;
         for (Seq s : new ArrayList<>(running)) {
             if (s.ending != null) continue;
-            if (s.generated > 0 && s.req.sampling().penalized()) {
-                end(s, new Ending(null, "the pipeline broke mid-request (" + recoveryCause + "); the request was kept to be retried, "
-                        + "but its frequency/presence penalties over the " + s.generated + " tokens already generated cannot be "
-                        + "restored on a new pipeline"));
-                recoveryFailures.increment();
-                continue;
-            }
             if (++s.recoveries > MAX_RECOVERIES) {
                 end(s, new Ending(null, "the pipeline broke " + MAX_RECOVERIES + " times under this request (last: " + recoveryCause
                         + "); it was retried each time and is not retried again"));

@@ -32,9 +32,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * No request lost when a worker dies, for real: an embedded ZooKeeper, worker JVMs on loopback gRPC, a coordinator
- * and the scheduler in this JVM. A stage's worker is killed with SIGKILL while a greedy stream runs; the stream must
- * pause and go on, its tokens exactly the one-process engine's (none repeated, none missing), and the recovery must be
- * counted on {@code /metrics}. When no pipeline can come back, the kept request fails with a message saying what
+ * and the scheduler in this JVM. A stage's worker is killed with SIGKILL while a greedy stream and a seeded one with
+ * frequency/presence penalties run; both must pause and go on, their tokens exactly the one-process engine's (none
+ * repeated, none missing, the same seeded draws), and the recovery must be counted on {@code /metrics}. When no pipeline can come back, the kept request fails with a message saying what
  * happened, within the recovery timeout.
  */
 class WorkerDeathRecoveryTest {
@@ -45,12 +45,15 @@ class WorkerDeathRecoveryTest {
     static WorkerProcesses procs;
     static int[] prompt;
     static int[] want;   // the one-process engine's greedy continuation, CTX - prompt.length tokens
+    static final Sampling HOT = new Sampling(0.9f, 0.95f, 0, 777, 0.7f, 0.4f, false, 0);
+    static int[] wantHot; // the one-process engine's tokens for HOT, as many
 
     @BeforeAll
     static void start() throws Exception {
         prompt = Fixtures.ints(Fixtures.index().get("models").get("small").get("logits_ids"));
         try (GgufFile f = GgufFile.open(MODEL)) {
             want = EngineGreedy.generate(f, prompt, CTX - prompt.length, KvType.F16);
+            wantHot = EngineGreedy.sample(f, prompt, want.length, KvType.F16, io.strata.coordinator.scheduler.LocalPipeline.params(HOT, CTX));
         }
         zk = new TestingServer(true);
         procs = new WorkerProcesses();
@@ -111,8 +114,11 @@ class WorkerDeathRecoveryTest {
             try (Scheduler s = new Scheduler(new ClusterPipeline(c), Scheduler.Config.defaults())) {
                 StatusReport status = new StatusReport("m", s);
                 Stream stream = new Stream();
+                Stream hot = new Stream();
                 s.submit(greedy(want.length), stream);
+                s.submit(new Scheduler.Request("", prompt, wantHot.length, HOT, new int[0]), hot);
                 stream.third.get(60, TimeUnit.SECONDS);
+                hot.third.get(60, TimeUnit.SECONDS);
                 victim.process().destroyForcibly();   // SIGKILL, mid-stream
                 // The scheduler keeps the stream and waits for the new pipeline; meanwhile the cluster is not ready, and
                 // a request that arrives now waits in the queue instead of being refused.
@@ -126,8 +132,12 @@ class WorkerDeathRecoveryTest {
                 assertEquals(Scheduler.FinishReason.LENGTH, stream.done.get(120, TimeUnit.SECONDS));
                 assertArrayEquals(want, stream.ids(), "the stream across the worker's death: every token once, in order, as one process gives");
                 assertEquals(want.length, stream.completionTokens);
+                // Seeded, penalized: the new last stage starts from the tokens generated before (penalties, draw index).
+                assertEquals(Scheduler.FinishReason.LENGTH, hot.done.get(60, TimeUnit.SECONDS));
+                assertArrayEquals(wantHot, hot.ids(), "the seeded penalized stream across the worker's death, as one process gives");
+                assertFalse(java.util.Arrays.equals(want, wantHot), "not simply greedy");
                 assertEquals(1, s.recoveries.sum(), "one recovery");
-                assertEquals(1, s.recoveredSequences.sum(), "one sequence replayed");
+                assertEquals(2, s.recoveredSequences.sum(), "both sequences replayed");
                 assertEquals(0, s.failed.sum());
                 assertNull(c.plan().stageOf("w-victim"), "re-placed without the victim: " + c.plan().describe());
                 assertTrue(late != null, "the scheduler was seen recovering");
@@ -135,7 +145,7 @@ class WorkerDeathRecoveryTest {
                 assertArrayEquals(java.util.Arrays.copyOf(want, 8), late.ids(), "a request queued during the recovery");
                 String metrics = status.prometheus();
                 assertTrue(metrics.contains("strata_recoveries_total 1"), metrics);
-                assertTrue(metrics.contains("strata_recovered_sequences_total 1"), metrics);
+                assertTrue(metrics.contains("strata_recovered_sequences_total 2"), metrics);
                 assertTrue(metrics.contains("strata_recovering 0"), metrics);
             }
         }

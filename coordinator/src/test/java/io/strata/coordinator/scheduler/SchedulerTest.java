@@ -380,6 +380,48 @@ class SchedulerTest {
         }
     }
 
+    /**
+     * A seeded stream with penalties (temperature > 0, top-p) kept across a break: the replay's last stage starts its
+     * sampler from the tokens generated before (penalty history, draw index), so the whole stream is the undisturbed
+     * one-process stream.
+     */
+    @Test
+    void aSeededPenalizedStreamKeptAcrossABreakIsTheUndisturbedStream() throws Exception {
+        Sampling hot = new Sampling(0.9f, 0.95f, 0, 4321, 0.7f, 0.4f, false, 0);
+        int[] pa = prompt(7, 3);
+        int n = 24;
+        int[] want = EngineGreedy.sample(file, pa, n, KvType.F32, LocalPipeline.params(hot, 256));
+        try (RecordingPipeline p = pipeline(3, 4, 4 * 256); Scheduler s = new Scheduler(p, Scheduler.Config.defaults())) {
+            p.recoverable = true;
+            Collector a = new Collector();
+            CountDownLatch broken = new CountDownLatch(1);
+            a.keepGoing = tok -> {
+                if (a.count() == 9) {
+                    p.ready = false;
+                    p.failNext = "stage 2 (local-2, layers [2, 4)): injected break";
+                    broken.countDown();
+                }
+                return true;
+            };
+            s.submit(new Scheduler.Request("", pa, n, hot, new int[0]), a);
+            assertTrue(broken.await(30, TimeUnit.SECONDS));
+            awaitTrue(s::recovering, "the scheduler waits for the pipeline");
+            p.ready = true;
+            assertEquals(FinishReason.LENGTH, a.await());
+            assertArrayEquals(want, a.ids(), "seeded, penalized: every token as an undisturbed run");
+            assertEquals(1, s.recoveredSequences.sum());
+            assertEquals(0, s.recoveryFailures.sum());
+            // The replay's sampled prefill chunk told the last stage what had been generated; no other row did.
+            List<PipelineExecutor.Row> told = new ArrayList<>();
+            for (PipelineExecutor.Batch b : p.batches) for (PipelineExecutor.Row r : b.rows()) if (r.generated().length > 0) told.add(r);
+            assertEquals(1, told.size());
+            int k = told.get(0).generated().length;
+            assertTrue(k >= 9 && k < n, "generated before the break: " + k);
+            assertArrayEquals(java.util.Arrays.copyOf(want, k), told.get(0).generated());
+            assertTrue(told.get(0).sample());
+        }
+    }
+
     @Test
     void keptSequencesFailWithTheReasonWhenThePipelineCannotComeBack() throws Exception {
         try (RecordingPipeline p = pipeline(2, 4, 4 * 256);

@@ -49,7 +49,8 @@ public final class Sampler {
 
     /**
      * Samples the next token of a sequence from {@code logits[offset, offset + V)} and records it in the sequence's
-     * penalty history.
+     * penalty history. The draw's random number depends only on the sequence's seed and the token's index among its
+     * generated tokens.
      */
     public Sample sample(float[] logits, int offset, SequenceSampler seq) {
         if (offset < 0 || offset + vocab > logits.length) {
@@ -60,7 +61,7 @@ public final class Sampler {
         System.arraycopy(logits, offset, work, 0, vocab);
         if (p.hasPenalties()) applyPenalties(seq, p);
         int token = p.isGreedy() ? argmax(work, vocab) : draw(p, seq);
-        seq.accept(token);
+        seq.sampled(token);
         if (!p.logprobs()) return new Sample(token, Float.NaN, Sample.NO_IDS, Sample.NO_LOGPROBS);
         return withLogprobs(logits, offset, token, p.topLogprobs());
     }

@@ -15,7 +15,8 @@ package io.strata.engine.sample;
  * @param frequencyPenalty subtracted from a recent token's logit once per occurrence; 0 = off
  * @param presencePenalty  subtracted from a recent token's logit once; 0 = off
  * @param penaltyLastN     how many recent tokens (prompt included, if the caller feeds it) the penalties look at
- * @param seed             the draw's random seed; the same seed, parameters and logits give the same tokens
+ * @param seed             the draw's random seed; the same seed, parameters and logits give the same tokens (the
+ *                         draw of generated token i depends on the seed and i only)
  * @param logprobs         report the chosen token's log probability
  * @param topLogprobs      and this many most likely alternatives (0-20, as OpenAI)
  */

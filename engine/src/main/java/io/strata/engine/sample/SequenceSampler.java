@@ -1,25 +1,36 @@
 package io.strata.engine.sample;
 
 /**
- * One sequence's sampling state: its parameters, its random generator (seeded from the parameters, so a run is
- * reproducible), and the recent tokens the penalties look at. Lives with the sequence on the stage that samples;
- * the {@link Sampler} working buffers are shared by all sequences of that stage. Not thread-safe.
+ * One sequence's sampling state: its parameters, the index of the next token it generates, and the recent tokens the
+ * penalties look at. Lives with the sequence on the stage that samples; the {@link Sampler} working buffers are shared
+ * by all sequences of that stage. Not thread-safe.
+ *
+ * <p>The random number behind the draw of generated token {@code i} is a pure function of (seed, i): no generator
+ * state is carried from one token to the next. So a sequence moved to another sampler (a new last stage after a
+ * worker died) continues with the tokens an undisturbed run would have drawn, once it is given the tokens generated
+ * so far ({@link #resume}).
  */
 public final class SequenceSampler {
     private final SamplingParams params;
-    private final Xoshiro256 random;
+    private final long seedMix;   // the seed, mixed once
+    private long index;           // how many tokens this sequence has generated: the index of the next draw
     private final int[] recent;   // ring buffer of the last penaltyLastN accepted tokens
     private int recentCount;
     private int recentNext;
 
     public SequenceSampler(SamplingParams params) {
         this.params = params;
-        this.random = new Xoshiro256(params.seed());
+        this.seedMix = mix(params.seed() ^ 0x6A09E667F3BCC909L);
         this.recent = new int[params.hasPenalties() ? params.penaltyLastN() : 0];
     }
 
     public SamplingParams params() {
         return params;
+    }
+
+    /** How many tokens this sequence has generated (sampled, or restored by {@link #resume}). */
+    public long generated() {
+        return index;
     }
 
     /** Records a token the penalties should see: every sampled token (the sampler does it) and, if wanted, the prompt. */
@@ -35,7 +46,29 @@ public final class SequenceSampler {
         for (int t : tokens) accept(t);
     }
 
-    /** Copies the recent tokens into {@code out}; returns how many. */
+    /**
+     * Continues a sequence whose first tokens another sampler generated: {@code generated} (in order) enter the penalty
+     * history as if sampled here, and the next draw is that of token {@code generated.length}. A sampler resumed with
+     * the tokens an earlier one produced then produces the same next tokens from the same logits. Call it before the
+     * first {@link Sampler#sample} (after the prompt's {@link #accept(int[])}, if the prompt counts).
+     */
+    public void resume(int[] generated) {
+        if (index != 0) throw new IllegalStateException("resume after " + index + " tokens were already generated");
+        accept(generated);
+        index = generated.length;
+    }
+
+    /** Records a token the sampler just generated: penalty history, and the next draw index. */
+    void sampled(int token) {
+        accept(token);
+        index++;
+    }
+
+    /** The uniform double in [0, 1) of the draw for the next generated token: a function of (seed, index) only. */
+    double nextDouble() {
+        return (mix(seedMix + (index + 1) * GOLDEN) >>> 11) * 0x1.0p-53;
+    }
+
     int recent(int[] out) {
         for (int i = 0; i < recentCount; i++) out[i] = recent[i];
         return recentCount;
@@ -45,46 +78,12 @@ public final class SequenceSampler {
         return recent.length;
     }
 
-    /** A uniform double in [0, 1). */
-    double nextDouble() {
-        return random.nextDouble();
-    }
+    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
-    /** xoshiro256** seeded through splitmix64: fast, and the same numbers on every JVM. */
-    static final class Xoshiro256 {
-        private long s0;
-        private long s1;
-        private long s2;
-        private long s3;
-
-        Xoshiro256(long seed) {
-            long x = seed;
-            s0 = splitmix(x += 0x9E3779B97F4A7C15L);
-            s1 = splitmix(x += 0x9E3779B97F4A7C15L);
-            s2 = splitmix(x += 0x9E3779B97F4A7C15L);
-            s3 = splitmix(x + 0x9E3779B97F4A7C15L);
-        }
-
-        private static long splitmix(long z) {
-            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-            return z ^ (z >>> 31);
-        }
-
-        long next() {
-            long result = Long.rotateLeft(s1 * 5, 7) * 9;
-            long t = s1 << 17;
-            s2 ^= s0;
-            s3 ^= s1;
-            s1 ^= s2;
-            s0 ^= s3;
-            s2 ^= t;
-            s3 = Long.rotateLeft(s3, 45);
-            return result;
-        }
-
-        double nextDouble() {
-            return (next() >>> 11) * 0x1.0p-53;
-        }
+    /** splitmix64's finalizer (Stafford's variant 13): a bijective 64-bit mixer; consecutive inputs give independent-looking outputs. */
+    static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
     }
 }

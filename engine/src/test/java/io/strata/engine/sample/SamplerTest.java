@@ -169,6 +169,52 @@ class SamplerTest {
         assertNotEquals(Arrays.toString(a), Arrays.toString(c));
     }
 
+    /**
+     * A sequence moved to another sampler (a new last stage after a worker died) and resumed with the tokens generated
+     * so far continues with exactly the tokens of an undisturbed run: each draw is a function of (seed, token index)
+     * and the penalties see the restored history. A fresh sampler that is not told the history does not.
+     */
+    @Test
+    void resumedSamplerContinuesAnUndisturbedRun() {
+        int vocab = 2048;
+        int steps = 40;
+        float[][] rows = new float[steps][];
+        for (int i = 0; i < steps; i++) rows[i] = modelLikeLogits(vocab, 100 + i % 3, 1f); // repeats: penalties bite
+        SamplingParams p = SamplingParams.builder().temperature(0.9f).topK(0).topP(0.95f).minP(0)
+                .repeatPenalty(1f).frequencyPenalty(0.7f).presencePenalty(0.4f).penaltyLastN(4096).seed(2024).build();
+        Sampler first = new Sampler(vocab);
+        SequenceSampler undisturbed = new SequenceSampler(p);
+        int[] want = new int[steps];
+        for (int i = 0; i < steps; i++) want[i] = first.sample(rows[i], 0, undisturbed).token();
+        assertEquals(steps, undisturbed.generated());
+        for (int k : new int[] {0, 1, 17, steps - 1}) {
+            Sampler other = new Sampler(vocab);
+            SequenceSampler resumed = new SequenceSampler(p);
+            resumed.resume(Arrays.copyOf(want, k));
+            for (int i = k; i < steps; i++) assertEquals(want[i], other.sample(rows[i], 0, resumed).token(), "token " + i + " after resuming at " + k);
+        }
+        int k = 17;
+        SequenceSampler fresh = new SequenceSampler(p);
+        int[] tail = new int[steps - k];
+        for (int i = k; i < steps; i++) tail[i - k] = first.sample(rows[i], 0, fresh).token();
+        assertNotEquals(Arrays.toString(Arrays.copyOfRange(want, k, steps)), Arrays.toString(tail));
+        SequenceSampler twice = new SequenceSampler(p);
+        twice.resume(new int[] {1});
+        assertThrows(IllegalStateException.class, () -> twice.resume(new int[] {2}));
+    }
+
+    /** The penalties alone (greedy): a resumed sequence lowers the logits of the restored tokens like the original. */
+    @Test
+    void resumeRestoresThePenaltyHistory() {
+        float[] x = {3f, 2.9f, 2.8f, 0f};
+        SamplingParams p = SamplingParams.builder().temperature(0).repeatPenalty(1f).frequencyPenalty(0.5f).penaltyLastN(16).build();
+        Sampler s = new Sampler(4);
+        SequenceSampler resumed = new SequenceSampler(p);
+        resumed.resume(new int[] {0, 1});
+        assertEquals(2, s.sample(x, 0, resumed).token()); // 0 -> 2.5, 1 -> 2.4: 2 (2.8) wins
+        assertEquals(3, resumed.generated());
+    }
+
     private static int[] run(float[] x, SamplingParams p, int n) {
         Sampler s = new Sampler(x.length);
         SequenceSampler seq = new SequenceSampler(p);

@@ -160,14 +160,17 @@ public final class Wire {
             b.setSampling(SamplingParams.newBuilder().setTemperature(p.temperature()).setTopK(p.topK()).setTopP(p.topP())
                     .setMinP(p.minP()).setSeed(p.seed())
                     .setFrequencyPenalty(p.frequencyPenalty()).setPresencePenalty(p.presencePenalty()));
+            for (int t : p.generated()) b.getSamplingBuilder().addGeneratedTokens(t);
         }
         return b.build();
     }
 
     static Frames.Sampling sampling(SamplingParams p) {
         if (p.getTemperature() <= 0f && p.getFrequencyPenalty() == 0f && p.getPresencePenalty() == 0f) return Frames.Sampling.GREEDY;
+        int[] generated = new int[p.getGeneratedTokensCount()];
+        for (int i = 0; i < generated.length; i++) generated[i] = p.getGeneratedTokens(i);
         return new Frames.Sampling(p.getTemperature(), p.getTopK(), p.getTopP(), p.getMinP(), p.getSeed(),
-                p.getFrequencyPenalty(), p.getPresencePenalty());
+                p.getFrequencyPenalty(), p.getPresencePenalty(), generated);
     }
 
     static SeqError error(Frames.SeqFailure f) {
