@@ -65,6 +65,12 @@ final class InterleavedKernels {
      * in column order either way.
      */
     static final int CHUNK = 1024;
+    /**
+     * Columns per pass for Q8_0 with several inputs: the chunk's int8 weights are converted to floats once (a tile of
+     * Q8_TILE x R floats, kept in L1/L2) and every input then runs loads and FMAs only, instead of widening and
+     * converting the same weights again per input.
+     */
+    static final int Q8_TILE = 256;
 
     static final VectorSpecies<Short> SV = VectorSpecies.of(short.class, VectorKernels.FS.vectorShape());
     static final VectorSpecies<Integer> IV = VectorKernels.IS;
@@ -87,6 +93,8 @@ final class InterleavedKernels {
         /** The second group's integer super-block sums (K-quants run half a super-block at a time). */
         final int[] s32b = new int[CHUNK / 32 * R];
         final float[] f32 = new float[CHUNK / 32 * R];
+        /** Q8_0 weights of one tile as floats, column-major in groups of R rows (see {@link #Q8_TILE}). */
+        final float[] wf = new float[Q8_TILE * R];
         /** Per-row f32 scales of one chunk (Q4_K: d; its dmin in fs2). */
         final float[] fs = new float[CHUNK / 32 * R];
         final float[] fs2 = new float[CHUNK / 256 * R];
@@ -112,7 +120,7 @@ final class InterleavedKernels {
             boolean pair = step == 2 && g + 1 < g1;
             long base = g * gb;
             Arrays.fill(acc, 0, 2 * n * R, 0f);
-            int chunk = n > 1 ? CHUNK : type == GgmlType.Q4_K || type == GgmlType.Q6_K ? CHUNK_256 : CHUNK_32;
+            int chunk = n > 1 ? (type == GgmlType.Q8_0 ? Q8_TILE : CHUNK) : type == GgmlType.Q4_K || type == GgmlType.Q6_K ? CHUNK_256 : CHUNK_32;
             for (int c0 = 0; c0 < cols; c0 += chunk) {
                 int cw = Math.min(chunk, cols - c0);
                 for (int i = 0; i < n; i++) {
@@ -136,8 +144,17 @@ final class InterleavedKernels {
                         }
                         case Q8_0 -> {
                             int nb = cols / 32;
-                            floatSumsQ8_0(w, base + 2L * R * nb + 32L * R * (c0 / 32), cw / 32, a.q8f, xo, sc.f32);
-                            halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
+                            long wq = base + 2L * R * nb + 32L * R * (c0 / 32);
+                            if (n == 1) {
+                                floatSumsQ8_0(w, wq, cw / 32, a.q8f, xo, sc.f32);
+                                halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
+                            } else {
+                                if (i == 0) {
+                                    q8_0ToFloats(w, wq, cw, sc.wf);
+                                    halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
+                                }
+                                floatSumsTile(sc.wf, cw / 32, a.q8f, xo, sc.f32);
+                            }
                             blockFloatSums(cw / 32, sc.f32, sc.fs, a.q8d, xo / 32, acc, a1);
                         }
                         case Q4_K -> {
@@ -372,6 +389,39 @@ final class InterleavedKernels {
     }
 
 
+
+    /** The int8 weights of {@code cols} columns (R per column, in lane order) at {@code at} as floats into {@code wf}. */
+    static void q8_0ToFloats(MemorySegment w, long at, int cols, float[] wf) {
+        for (int e = 0; e < cols; e++) {
+            long o = at + (long) R * e;
+            ((FloatVector) ByteVector.fromMemorySegment(BH, w, o, LE).convertShape(VectorOperators.B2F, FV, 0)).intoArray(wf, R * e);
+            ((FloatVector) ByteVector.fromMemorySegment(BH, w, o + H, LE).convertShape(VectorOperators.B2F, FV, 0)).intoArray(wf, R * e + H);
+        }
+    }
+
+    /**
+     * {@link #floatSumsQ8_0} over weights already converted by {@link #q8_0ToFloats}: the same FMAs in the same order,
+     * so the same (exact) sums.
+     */
+    static void floatSumsTile(float[] wf, int blocks, float[] x, int xo, float[] s) {
+        for (int b = 0; b < blocks; b++) {
+            FloatVector f0 = FloatVector.zero(FV), f1 = FloatVector.zero(FV);
+            FloatVector g0 = FloatVector.zero(FV), g1 = FloatVector.zero(FV);
+            int o = 32 * R * b;
+            int c = xo + 32 * b;
+            for (int e = 0; e < 32; e += 2) {
+                FloatVector xe = FloatVector.broadcast(FV, x[c + e]);
+                FloatVector xf = FloatVector.broadcast(FV, x[c + e + 1]);
+                int oe = o + R * e;
+                f0 = FloatVector.fromArray(FV, wf, oe).fma(xe, f0);
+                f1 = FloatVector.fromArray(FV, wf, oe + H).fma(xe, f1);
+                g0 = FloatVector.fromArray(FV, wf, oe + R).fma(xf, g0);
+                g1 = FloatVector.fromArray(FV, wf, oe + R + H).fma(xf, g1);
+            }
+            f0.add(g0).intoArray(s, R * b);
+            f1.add(g1).intoArray(s, R * b + H);
+        }
+    }
 
     // ---- scale passes ----
     // No helper methods returning vectors here: a helper compiled on its own first can be too big to inline later,

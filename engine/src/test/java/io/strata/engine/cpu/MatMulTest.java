@@ -132,6 +132,14 @@ class MatMulTest {
             }
         }
         for (int k = n * rows; k < vec.length; k++) assertEquals(0f, vec[k], what + ": wrote past n*rows");
+        // Batched decode and chunked prefill rely on this: an input's result does not depend on the others beside it.
+        for (int i = 0; n > 1 && i < n; i++) {
+            float[] alone = new float[rows];
+            one.matmul(w, java.util.Arrays.copyOfRange(x, i * w.cols(), (i + 1) * w.cols()), 1, alone, new ActivationCache(), false);
+            for (int r = 0; r < rows; r++) {
+                assertEquals(alone[r], vec[i * rows + r], what + " " + w + " n=" + n + " input " + i + " row " + r + ": batched differs from alone");
+            }
+        }
     }
 
     @ParameterizedTest
