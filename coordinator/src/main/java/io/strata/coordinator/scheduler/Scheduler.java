@@ -692,15 +692,13 @@ public final class Scheduler implements AutoCloseable {
                     + (pipeline.notReadyReason() == null ? "" : ": " + pipeline.notReadyReason());
             String message = "the pipeline broke mid-request (" + recoveryCause + "); the request was kept to be retried on a new "
                     + "pipeline, but " + why;
-            int failedNow = 0;
-            for (Seq s : new ArrayList<>(running)) {
-                if (s.ending == null) {
-                    failedNow++;
-                    end(s, new Ending(null, message));
-                }
-            }
+            List<Seq> kept = new ArrayList<>();
+            for (Seq s : running) if (s.ending == null) kept.add(s);
+            int failedNow = kept.size();
+            // Counted and closed before the clients hear of it: whoever sees the error also sees it counted.
             recoveryFailures.add(failedNow);
             recovering = false;
+            for (Seq s : kept) end(s, new Ending(null, message));
             if (pipeline.ready()) {
                 LOG.warning("recovery failed after " + waited / 1_000_000 + " ms; " + failedNow + " sequence(s) failed: " + why);
                 return true;  // a pipeline came back just now: what waits in the queue is served
