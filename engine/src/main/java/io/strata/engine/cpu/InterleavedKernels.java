@@ -71,6 +71,8 @@ final class InterleavedKernels {
      * converting the same weights again per input.
      */
     static final int Q8_TILE = 256;
+    /** Floats of one input's block sums over a Q8_0 tile. */
+    static final int Q8_SLICE = Q8_TILE / 32 * R;
 
     static final VectorSpecies<Short> SV = VectorSpecies.of(short.class, VectorKernels.FS.vectorShape());
     static final VectorSpecies<Integer> IV = VectorKernels.IS;
@@ -95,6 +97,8 @@ final class InterleavedKernels {
         final float[] f32 = new float[CHUNK / 32 * R];
         /** Q8_0 weights of one tile as floats, column-major in groups of R rows (see {@link #Q8_TILE}). */
         final float[] wf = new float[Q8_TILE * R];
+        /** Block sums of four inputs over one Q8_0 tile, {@link #Q8_SLICE} floats each. */
+        final float[] f32x4 = new float[4 * Q8_SLICE];
         /** Per-row f32 scales of one chunk (Q4_K: d; its dmin in fs2). */
         final float[] fs = new float[CHUNK / 32 * R];
         final float[] fs2 = new float[CHUNK / 256 * R];
@@ -153,9 +157,16 @@ final class InterleavedKernels {
                                     q8_0ToFloats(w, wq, cw, sc.wf);
                                     halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
                                 }
+                                int q = i & 3;
+                                if (i - q + 4 <= n) {
+                                    // Four inputs at a time: each weight vector loaded once for four FMAs.
+                                    if (q == 0) floatSumsTile4(sc.wf, cw / 32, a.q8f, xo, cols, sc.f32x4);
+                                    blockFloatSums(cw / 32, sc.f32x4, q * Q8_SLICE, sc.fs, a.q8d, xo / 32, acc, a1);
+                                    continue;
+                                }
                                 floatSumsTile(sc.wf, cw / 32, a.q8f, xo, sc.f32);
                             }
-                            blockFloatSums(cw / 32, sc.f32, sc.fs, a.q8d, xo / 32, acc, a1);
+                            blockFloatSums(cw / 32, sc.f32, 0, sc.fs, a.q8d, xo / 32, acc, a1);
                         }
                         case Q4_K -> {
                             for (int sbo = 0; sbo < cw; sbo += 256) {
@@ -423,6 +434,56 @@ final class InterleavedKernels {
         }
     }
 
+    /**
+     * {@link #floatSumsTile} for four inputs at once (at {@code xo}, {@code xo + stride}, ...; sums to
+     * {@code s[k*Q8_SLICE ..]}): each input gets the same FMAs in the same order as alone, each weight vector is
+     * loaded once for all four.
+     */
+    static void floatSumsTile4(float[] wf, int blocks, float[] x, int xo, int stride, float[] s) {
+        for (int b = 0; b < blocks; b++) {
+            FloatVector a0 = FloatVector.zero(FV), a1 = FloatVector.zero(FV), a2 = FloatVector.zero(FV), a3 = FloatVector.zero(FV);
+            FloatVector b0 = FloatVector.zero(FV), b1 = FloatVector.zero(FV), b2 = FloatVector.zero(FV), b3 = FloatVector.zero(FV);
+            FloatVector c0 = FloatVector.zero(FV), c1 = FloatVector.zero(FV), c2 = FloatVector.zero(FV), c3 = FloatVector.zero(FV);
+            FloatVector d0 = FloatVector.zero(FV), d1 = FloatVector.zero(FV), d2 = FloatVector.zero(FV), d3 = FloatVector.zero(FV);
+            int o = 32 * R * b;
+            int c = xo + 32 * b;
+            for (int e = 0; e < 32; e += 2) {
+                int oe = o + R * e;
+                FloatVector wel = FloatVector.fromArray(FV, wf, oe), weh = FloatVector.fromArray(FV, wf, oe + H);
+                FloatVector wfl = FloatVector.fromArray(FV, wf, oe + R), wfh = FloatVector.fromArray(FV, wf, oe + R + H);
+                // Input k: a = even column low rows, b = even high, c = odd low, d = odd high (floatSumsTile's f0, f1, g0, g1).
+                FloatVector x0 = FloatVector.broadcast(FV, x[c + e]), y0 = FloatVector.broadcast(FV, x[c + e + 1]);
+                a0 = wel.fma(x0, a0);
+                b0 = weh.fma(x0, b0);
+                c0 = wfl.fma(y0, c0);
+                d0 = wfh.fma(y0, d0);
+                FloatVector x1 = FloatVector.broadcast(FV, x[c + stride + e]), y1 = FloatVector.broadcast(FV, x[c + stride + e + 1]);
+                a1 = wel.fma(x1, a1);
+                b1 = weh.fma(x1, b1);
+                c1 = wfl.fma(y1, c1);
+                d1 = wfh.fma(y1, d1);
+                FloatVector x2 = FloatVector.broadcast(FV, x[c + 2 * stride + e]), y2 = FloatVector.broadcast(FV, x[c + 2 * stride + e + 1]);
+                a2 = wel.fma(x2, a2);
+                b2 = weh.fma(x2, b2);
+                c2 = wfl.fma(y2, c2);
+                d2 = wfh.fma(y2, d2);
+                FloatVector x3 = FloatVector.broadcast(FV, x[c + 3 * stride + e]), y3 = FloatVector.broadcast(FV, x[c + 3 * stride + e + 1]);
+                a3 = wel.fma(x3, a3);
+                b3 = weh.fma(x3, b3);
+                c3 = wfl.fma(y3, c3);
+                d3 = wfh.fma(y3, d3);
+            }
+            a0.add(c0).intoArray(s, R * b);
+            b0.add(d0).intoArray(s, R * b + H);
+            a1.add(c1).intoArray(s, Q8_SLICE + R * b);
+            b1.add(d1).intoArray(s, Q8_SLICE + R * b + H);
+            a2.add(c2).intoArray(s, 2 * Q8_SLICE + R * b);
+            b2.add(d2).intoArray(s, 2 * Q8_SLICE + R * b + H);
+            a3.add(c3).intoArray(s, 3 * Q8_SLICE + R * b);
+            b3.add(d3).intoArray(s, 3 * Q8_SLICE + R * b + H);
+        }
+    }
+
     // ---- scale passes ----
     // No helper methods returning vectors here: a helper compiled on its own first can be too big to inline later,
     // and a vector crossing a call boundary is boxed (a 5x slowdown seen in end-to-end runs). Everything is inline.
@@ -471,12 +532,12 @@ final class InterleavedKernels {
     }
 
     /** {@link #blockFloats} for float sums (Q8_0). */
-    static void blockFloatSums(int nb, float[] s, float[] scales, float[] xd, int xb, float[] acc, int ao) {
+    static void blockFloatSums(int nb, float[] s, int so, float[] scales, float[] xd, int xb, float[] acc, int ao) {
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
         for (int b = 0; b < nb; b++) {
             FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
-            f0 = FloatVector.fromArray(FV, s, R * b).fma(FloatVector.fromArray(FV, scales, R * b).mul(d), f0);
-            f1 = FloatVector.fromArray(FV, s, R * b + H).fma(FloatVector.fromArray(FV, scales, R * b + H).mul(d), f1);
+            f0 = FloatVector.fromArray(FV, s, so + R * b).fma(FloatVector.fromArray(FV, scales, R * b).mul(d), f0);
+            f1 = FloatVector.fromArray(FV, s, so + R * b + H).fma(FloatVector.fromArray(FV, scales, R * b + H).mul(d), f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);

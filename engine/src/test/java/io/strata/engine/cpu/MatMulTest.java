@@ -167,7 +167,7 @@ class MatMulTest {
                 Tensor w = randomTensor(type, cols, rows, 17L * cols + rows + type.id);
                 assertTrue(one.prepare(w, arena));
                 assertTrue(three.prepare(w, arena));
-                for (int n : new int[]{1, 3}) {
+                for (int n : new int[]{1, 3, 9}) {
                     float[] x = DequantTest.gaussian(11 * n + cols, n * cols);
                     check(w, x, n, "prepared");
                 }
