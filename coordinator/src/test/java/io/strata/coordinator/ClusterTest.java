@@ -136,6 +136,9 @@ class ClusterTest {
                         profile.kvBytes(bounds[i], bounds[i + 1]), 0));
             }
             // Checksums are left out here; the coordinator's own plans carry them (see standbyTakesOver...).
+            if (zk.checkExists().forPath(PlanStore.PATH) != null) {
+                planVersion = Math.max(planVersion, ZkRecords.planRecord(zk.getData().forPath(PlanStore.PATH)).getVersion());
+            }
             Plan p = new Plan(++planVersion, "test", MODEL.getFileName().toString(), f.fingerprint(), null, CTX, 2, "f16", activations, 16,
                     List.copyOf(stages), 0);
             byte[] json = ZkRecords.json(ZkRecords.record(p));
@@ -268,7 +271,12 @@ class ClusterTest {
     }
 
     static void clearPlan() throws Exception {
-        if (zk.checkExists().forPath(PlanStore.PATH) != null) zk.delete().forPath(PlanStore.PATH);
+        if (zk.checkExists().forPath(PlanStore.PATH) != null) {
+            // Plans stored by the tests' coordinators count too: a later pinned plan must not reuse their version,
+            // since workers that already hold a stage of that version take a same-version assignment as a no-op.
+            planVersion = Math.max(planVersion, ZkRecords.planRecord(zk.getData().forPath(PlanStore.PATH)).getVersion());
+            zk.delete().forPath(PlanStore.PATH);
+        }
     }
 
     static List<Long> loads() throws Exception {
