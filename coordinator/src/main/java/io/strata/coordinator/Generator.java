@@ -1,5 +1,6 @@
 package io.strata.coordinator;
 
+import io.strata.engine.sample.StageSampling;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,10 +34,10 @@ public final class Generator implements AutoCloseable {
      * @param stopToken    end of generation token (-1: none)
      * @param returnLogits also return the logits of the prompt's last row and of every generated step
      */
-    public record Request(int[] prompt, int maxTokens, Pipeline.Sampling sampling, int stopToken, boolean logprobs,
+    public record Request(int[] prompt, int maxTokens, StageSampling sampling, int stopToken, boolean logprobs,
                           int topLogprobs, boolean returnLogits) {
         public static Request greedy(int[] prompt, int maxTokens) {
-            return new Request(prompt, maxTokens, Pipeline.Sampling.GREEDY, -1, false, 0, false);
+            return new Request(prompt, maxTokens, StageSampling.GREEDY, -1, false, 0, false);
         }
     }
 

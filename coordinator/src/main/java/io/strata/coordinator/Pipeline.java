@@ -1,5 +1,6 @@
 package io.strata.coordinator;
 
+import io.strata.engine.sample.StageSampling;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
@@ -16,38 +17,6 @@ import java.util.concurrent.CompletableFuture;
 public interface Pipeline extends AutoCloseable {
 
     /**
-     * How the last stage picks the next token; temperature 0 is greedy argmax (lowest id on ties). The frequency and
-     * presence penalties (OpenAI's) lower the logits of tokens already sampled for the sequence (not its prompt).
-     * {@code generated}: the tokens the sequence generated before this pipeline saw it (a replay after a worker died;
-     * empty otherwise), read where the last stage first samples the sequence: they count for the penalties, and the
-     * seeded draws go on at index {@code generated.length}.
-     */
-    record Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
-                    float presencePenalty, int[] generated) {
-        private static final int[] NONE = new int[0];
-        public static final Sampling GREEDY = new Sampling(0f, 0, 0f, 0f, 0L);
-
-        public Sampling {
-            generated = generated == null ? NONE : generated;
-        }
-
-        /** A sequence this pipeline sees from its first token. */
-        public Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
-                        float presencePenalty) {
-            this(temperature, topK, topP, minP, seed, frequencyPenalty, presencePenalty, NONE);
-        }
-
-        /** Without penalties. */
-        public Sampling(float temperature, int topK, float topP, float minP, long seed) {
-            this(temperature, topK, topP, minP, seed, 0f, 0f);
-        }
-
-        public boolean penalized() {
-            return frequencyPenalty != 0f || presencePenalty != 0f;
-        }
-    }
-
-    /**
      * One sequence's rows in a step: {@code tokens} at positions {@code startPosition ..}. A sequence starts at
      * position 0 (its KV cache is taken then) and continues from where it is; a chunk may rewind.
      *
@@ -55,10 +24,10 @@ public interface Pipeline extends AutoCloseable {
      * @param topLogprobs  also return this many most likely tokens with their log-probabilities
      * @param returnLogits return the logits of every row (for verification; {@code rows x vocab} floats)
      */
-    record SeqStep(long seqId, int startPosition, int[] tokens, boolean sample, Sampling sampling, boolean logprobs,
+    record SeqStep(long seqId, int startPosition, int[] tokens, boolean sample, StageSampling sampling, boolean logprobs,
                    int topLogprobs, boolean returnLogits) {
         public static SeqStep greedy(long seqId, int startPosition, int[] tokens) {
-            return new SeqStep(seqId, startPosition, tokens, true, Sampling.GREEDY, false, 0, false);
+            return new SeqStep(seqId, startPosition, tokens, true, StageSampling.GREEDY, false, 0, false);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.strata.coordinator;
 
+import io.strata.engine.sample.StageSampling;
 import io.strata.coordinator.zk.PlanStore;
 import io.strata.coordinator.zk.ZkRecords;
 import io.strata.engine.backend.KvCache;
@@ -150,7 +151,7 @@ class ClusterTest {
     void checkBitIdentical(Coordinator c, String what) throws Exception {
         Pipeline p = c.awaitReady(Duration.ofSeconds(60));
         long seq = 7;
-        Pipeline.StepResult r = p.submit(List.of(new Pipeline.SeqStep(seq, 0, prompt, true, Pipeline.Sampling.GREEDY, true, 3, true)))
+        Pipeline.StepResult r = p.submit(List.of(new Pipeline.SeqStep(seq, 0, prompt, true, StageSampling.GREEDY, true, 3, true)))
                 .get(60, TimeUnit.SECONDS);
         assertTrue(r.errors().isEmpty(), what + ": " + r.errors());
         assertArrayEquals(wantPromptLogits, r.output(seq).logits(), what + ": prompt logits");
@@ -158,7 +159,7 @@ class ClusterTest {
         for (int i = 0; i < DECODE; i++) {
             assertEquals(wantTokens[i], token, what + ": greedy token " + i);
             Pipeline.StepResult d = p.submit(List.of(new Pipeline.SeqStep(seq, prompt.length + i, new int[]{token}, true,
-                    Pipeline.Sampling.GREEDY, false, 0, true))).get(60, TimeUnit.SECONDS);
+                    StageSampling.GREEDY, false, 0, true))).get(60, TimeUnit.SECONDS);
             if (i + 1 < DECODE) assertArrayEquals(wantStepLogits[i + 1], d.output(seq).logits(), what + ": logits of step " + (i + 1));
             token = d.output(seq).token();
         }
@@ -198,7 +199,7 @@ class ClusterTest {
             pin(workers, dtype, 0, 2, 4);
             try (Coordinator c = new Coordinator(config("c-" + dtype, 1, dtype))) {
                 Pipeline p = c.awaitReady(Duration.ofSeconds(60));
-                Pipeline.StepResult r = p.submit(List.of(new Pipeline.SeqStep(1, 0, prompt, true, Pipeline.Sampling.GREEDY, false, 0, true)))
+                Pipeline.StepResult r = p.submit(List.of(new Pipeline.SeqStep(1, 0, prompt, true, StageSampling.GREEDY, false, 0, true)))
                         .get(60, TimeUnit.SECONDS);
                 float[] got = r.output(1).logits();
                 double se = 0;

@@ -1,5 +1,6 @@
 package io.strata.worker;
 
+import io.strata.engine.sample.StageSampling;
 import java.util.List;
 
 /**
@@ -11,41 +12,6 @@ public final class Frames {
     }
 
     /**
-     * How the last stage picks a token; {@code temperature == 0} is greedy argmax, lowest id on ties. The frequency and
-     * presence penalties (OpenAI's) count the tokens sampled for the sequence so far, not its prompt.
-     * {@code generated}: the tokens the sequence generated before this pipeline saw it (a replay after a worker died;
-     * empty otherwise); the last stage's sampler starts from them (penalty history, index of the next seeded draw).
-     */
-    public record Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
-                           float presencePenalty, int[] generated) {
-        private static final int[] NONE = new int[0];
-        public static final Sampling GREEDY = new Sampling(0f, 0, 0f, 0f, 0L);
-
-        public Sampling {
-            generated = generated == null ? NONE : generated;
-        }
-
-        /** A sequence this pipeline sees from its first token. */
-        public Sampling(float temperature, int topK, float topP, float minP, long seed, float frequencyPenalty,
-                        float presencePenalty) {
-            this(temperature, topK, topP, minP, seed, frequencyPenalty, presencePenalty, NONE);
-        }
-
-        /** Without penalties. */
-        public Sampling(float temperature, int topK, float topP, float minP, long seed) {
-            this(temperature, topK, topP, minP, seed, 0f, 0f);
-        }
-
-        public boolean greedy() {
-            return temperature <= 0f;
-        }
-
-        public boolean penalized() {
-            return frequencyPenalty != 0f || presencePenalty != 0f;
-        }
-    }
-
-    /**
      * The rows of one sequence in a step: positions {@code start .. start+rows-1}.
      *
      * @param sample       last stage: pick a token from the chunk's last row
@@ -53,7 +19,7 @@ public final class Frames {
      * @param topLogprobs  last stage: report this many most likely tokens
      * @param returnLogits last stage: return the logits of every row
      */
-    public record Chunk(long seqId, int start, int rows, boolean sample, Sampling sampling, boolean logprobs,
+    public record Chunk(long seqId, int start, int rows, boolean sample, StageSampling sampling, boolean logprobs,
                         int topLogprobs, boolean returnLogits) {
     }
 

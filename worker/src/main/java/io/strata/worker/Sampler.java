@@ -1,5 +1,6 @@
 package io.strata.worker;
 
+import io.strata.engine.sample.StageSampling;
 import io.strata.engine.sample.SamplingParams;
 import io.strata.engine.sample.SequenceSampler;
 
@@ -11,7 +12,7 @@ import io.strata.engine.sample.SequenceSampler;
  * context length), top-k, top-p, min-p, temperature, and a seeded draw whose random number depends only on the seed
  * and the index of the generated token (so a seeded request is reproducible). With penalties and temperature 0 it is
  * the argmax of the penalized logits. A sequence replayed after a worker died arrives with the tokens it generated
- * before ({@link Frames.Sampling#generated}): its sampler starts from them, and goes on as the lost one would have.
+ * before ({@link StageSampling#generated}): its sampler starts from them, and goes on as the lost one would have.
  *
  * <p>One instance per stage thread: the engine's sampler owns working buffers the size of the vocabulary (allocated
  * at the first sequence that needs more than an argmax); the per-sequence state ({@link SequenceSampler}: parameters,
@@ -32,7 +33,7 @@ final class Sampler {
     }
 
     /** Why {@code p} cannot be used for sampling, or null when it can. */
-    static String invalid(Frames.Sampling p) {
+    static String invalid(StageSampling p) {
         if (p == null || (p.greedy() && !p.penalized())) return null;
         try {
             params(p, 1);
@@ -47,7 +48,7 @@ final class Sampler {
      * fixes its parameters (and the tokens generated before, for a replayed sequence); later chunks continue its draw
      * index and penalty history.
      */
-    int pick(float[] logits, int off, Frames.Sampling p, SequenceTable.Entry seq) {
+    int pick(float[] logits, int off, StageSampling p, SequenceTable.Entry seq) {
         if (seq.sampler == null) {
             if (p == null || (p.greedy() && !p.penalized())) return TokenPicker.argmax(logits, off, vocab);
             seq.sampler = new SequenceSampler(params(p, contextLength));
@@ -61,7 +62,7 @@ final class Sampler {
      * The wire's parameters in the engine's terms (as the gateway's one-process pipeline builds them): top-p 0 means
      * off, no repetition penalty, the frequency and presence penalties over every sampled token.
      */
-    static SamplingParams params(Frames.Sampling p, int contextLength) {
+    static SamplingParams params(StageSampling p, int contextLength) {
         float topP = p.topP() > 0f && p.topP() < 1f ? p.topP() : 1f;
         return SamplingParams.builder().temperature(Math.max(0f, p.temperature())).topK(p.topK()).topP(topP).minP(p.minP())
                 .repeatPenalty(1f).frequencyPenalty(p.frequencyPenalty()).presencePenalty(p.presencePenalty())

@@ -1,5 +1,6 @@
 package io.strata.coordinator.grpc;
 
+import io.strata.engine.sample.StageSampling;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -222,7 +223,7 @@ public final class GrpcPipeline implements Pipeline {
             SeqChunk.Builder c = SeqChunk.newBuilder().setSeqId(q.seqId()).setStartPosition(q.startPosition())
                     .setRows(q.tokens().length).setSample(q.sample()).setLogprobs(q.logprobs()).setTopLogprobs(q.topLogprobs())
                     .setReturnLogits(q.returnLogits());
-            Sampling p = q.sampling();
+            StageSampling p = q.sampling();
             if (p != null && (p.temperature() > 0 || p.penalized())) {
                 c.setSampling(SamplingParams.newBuilder().setTemperature(p.temperature()).setTopK(p.topK()).setTopP(p.topP())
                         .setMinP(p.minP()).setSeed(p.seed())

@@ -1,5 +1,6 @@
 package io.strata.coordinator.scheduler;
 
+import io.strata.engine.sample.StageSampling;
 import io.strata.coordinator.Coordinator;
 import io.strata.coordinator.NotReadyException;
 import io.strata.coordinator.Pipeline;
@@ -166,9 +167,9 @@ public final class ClusterPipeline implements PipelineExecutor {
      * {@link LocalPipeline} does: the same parameters give the same tokens (no min-p; penalties over the sampled tokens).
      * {@code generated}: the tokens generated before a replay, which the last stage's sampler starts from.
      */
-    static Pipeline.Sampling wire(Sampling s, int[] generated) {
-        if (s.greedy() && !s.penalized()) return Pipeline.Sampling.GREEDY;
-        return new Pipeline.Sampling(s.temperature(), s.topK(), s.topP(), 0f, s.seed(), s.frequencyPenalty(), s.presencePenalty(),
+    static StageSampling wire(Sampling s, int[] generated) {
+        if (s.greedy() && !s.penalized()) return StageSampling.GREEDY;
+        return new StageSampling(s.temperature(), s.topK(), s.topP(), 0f, s.seed(), s.frequencyPenalty(), s.presencePenalty(),
                 generated);
     }
 

@@ -1,5 +1,6 @@
 package io.strata.worker.grpc;
 
+import io.strata.engine.sample.StageSampling;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import io.strata.engine.backend.KvType;
@@ -156,7 +157,7 @@ public final class Wire {
         SeqChunk.Builder b = SeqChunk.newBuilder().setSeqId(c.seqId()).setStartPosition(c.start()).setRows(c.rows())
                 .setSample(c.sample()).setLogprobs(c.logprobs()).setTopLogprobs(c.topLogprobs()).setReturnLogits(c.returnLogits());
         if (c.sampling() != null && (!c.sampling().greedy() || c.sampling().penalized())) {
-            Frames.Sampling p = c.sampling();
+            StageSampling p = c.sampling();
             b.setSampling(SamplingParams.newBuilder().setTemperature(p.temperature()).setTopK(p.topK()).setTopP(p.topP())
                     .setMinP(p.minP()).setSeed(p.seed())
                     .setFrequencyPenalty(p.frequencyPenalty()).setPresencePenalty(p.presencePenalty()));
@@ -165,11 +166,11 @@ public final class Wire {
         return b.build();
     }
 
-    static Frames.Sampling sampling(SamplingParams p) {
-        if (p.getTemperature() <= 0f && p.getFrequencyPenalty() == 0f && p.getPresencePenalty() == 0f) return Frames.Sampling.GREEDY;
+    static StageSampling sampling(SamplingParams p) {
+        if (p.getTemperature() <= 0f && p.getFrequencyPenalty() == 0f && p.getPresencePenalty() == 0f) return StageSampling.GREEDY;
         int[] generated = new int[p.getGeneratedTokensCount()];
         for (int i = 0; i < generated.length; i++) generated[i] = p.getGeneratedTokens(i);
-        return new Frames.Sampling(p.getTemperature(), p.getTopK(), p.getTopP(), p.getMinP(), p.getSeed(),
+        return new StageSampling(p.getTemperature(), p.getTopK(), p.getTopP(), p.getMinP(), p.getSeed(),
                 p.getFrequencyPenalty(), p.getPresencePenalty(), generated);
     }
 
