@@ -19,6 +19,7 @@ final class RecordingPipeline implements PipelineExecutor {
     volatile boolean ready = true;
     volatile String failNext;   // the next submitted batch fails with this message (failure injection)
     volatile CompletableFuture<Void> hold;  // when set, results reach the scheduler only once it completes
+    volatile boolean paused;                // depth 0: the scheduler takes requests in but forms no micro-batch
     volatile boolean recoverable;           // whole-step failures are ones a new pipeline recovers from (as the cluster's)
     volatile String unrecoverable;
 
@@ -28,7 +29,7 @@ final class RecordingPipeline implements PipelineExecutor {
 
     @Override public List<StageInfo> stages() { return inner.stages(); }
     @Override public boolean ready() { return ready && inner.ready(); }
-    @Override public int depth() { return inner.depth(); }
+    @Override public int depth() { return paused ? 0 : inner.depth(); }
     @Override public int vocabSize() { return inner.vocabSize(); }
     @Override public KvLimits kvLimits() { return inner.kvLimits(); }
     @Override public boolean recoverable(Throwable stepError) { return recoverable; }

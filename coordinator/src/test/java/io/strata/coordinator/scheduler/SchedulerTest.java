@@ -198,11 +198,15 @@ class SchedulerTest {
         try (RecordingPipeline p = pipeline(3, 8, 8 * 256); Scheduler s = new Scheduler(p, new Scheduler.Config(32, 16, 0))) {
             CompletableFuture<Void> hold = new CompletableFuture<>();
             p.hold = hold;  // no token comes back before every request has arrived
+            p.paused = true;  // and no micro-batch leaves before the scheduler has taken them all in
             Collector[] c = new Collector[streams];
             for (int i = 0; i < streams; i++) {
                 c[i] = new Collector();
                 s.submit(greedy(prompt(length, i), 6), c[i]);
             }
+            s.snapshot();  // runs on the scheduler thread after the eight submissions: all are queued now
+            p.paused = false;
+            s.snapshot();  // wakes the scheduler, which now fills the pipeline
             awaitTrue(() -> p.batches.size() == 3, "three micro-batches in flight");
             p.hold = null;
             hold.complete(null);
