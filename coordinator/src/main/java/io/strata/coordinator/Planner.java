@@ -96,8 +96,17 @@ public final class Planner {
                         m.headSeconds(w.matmulBytesPerSecond(), w.bandwidthBytesPerSecond())));
             }
             Placement.Result r = Placement.place(m, list);
-            if (r instanceof Placement.Unfit u) return new Decision(actions, problem + "; " + u.reason() + exclusions, u.reason() + exclusions);
-            Placement.Placed placed = (Placement.Placed) r;
+            Placement.Placed placed = r instanceof Placement.Placed pl ? pl : null;
+            Placement.Placed repaired = repair(v, list);
+            int kept = 0;
+            if (repaired != null && (placed == null || repaired.bottleneckSeconds() <= placed.bottleneckSeconds() * (1 + REPAIR_SLACK))) {
+                placed = repaired;
+                for (Plan.Stage s : p.stages()) if (candidates.containsKey(s.workerId())) kept++;
+            }
+            if (placed == null) {
+                String reason = ((Placement.Unfit) r).reason();
+                return new Decision(actions, problem + "; " + reason + exclusions, reason + exclusions);
+            }
             List<Plan.Stage> stages = new ArrayList<>();
             for (Placement.StagePlan s : placed.stages()) {
                 stages.add(new Plan.Stage(s.stage(), s.workerId(), candidates.get(s.workerId()).address(), s.first(), s.end(),
@@ -110,7 +119,8 @@ public final class Planner {
                     m.contextLength(), m.maxSequences(), m.kvType(), t.activations(), m.maxBatch(), List.copyOf(stages),
                     placed.bottleneckSeconds());
             actions.add(new StorePlan(next));
-            return new Decision(actions, problem + "; storing " + next.describe());
+            String how = kept > 0 ? " (" + kept + " of " + stages.size() + " stages keep their workers and weights)" : "";
+            return new Decision(actions, problem + "; storing " + next.describe() + how);
         }
 
         List<String> waiting = new ArrayList<>();
@@ -149,6 +159,26 @@ public final class Planner {
         String why = "pipeline " + p.describe() + " is not ready: " + String.join("; ", waiting);
         if (v.pipelineOpen()) actions.add(new BreakPipeline(why));
         return new Decision(actions, why);
+    }
+
+    /**
+     * How much slower (bottleneck time per token) than the best fresh placement a repaired plan may be and still be
+     * preferred: a fresh placement may move every stage, and on a large model each move reloads gigabytes, so keeping
+     * the surviving stages where they are is worth a small loss of pace. With like workers the two are equally fast.
+     */
+    static final double REPAIR_SLACK = 0.05;
+
+    /** The stored plan with its lost stages given to free workers (null when it cannot be repaired, see Placement). */
+    private static Placement.Placed repair(View v, List<Placement.Candidate> candidates) {
+        Plan p = v.plan();
+        Target t = v.target();
+        ModelProfile m = t.profile();
+        if (p == null || !p.sameTarget(t.fingerprint(), m.contextLength(), m.maxSequences(), m.kvType(), t.activations(), m.maxBatch())) {
+            return null;
+        }
+        List<Placement.Held> held = new ArrayList<>();
+        for (Plan.Stage s : p.stages()) held.add(new Placement.Held(s.workerId(), s.first(), s.end()));
+        return Placement.repair(m, candidates, held);
     }
 
     /** Why the stored plan cannot be used (null when it can). */

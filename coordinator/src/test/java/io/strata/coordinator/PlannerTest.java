@@ -121,4 +121,57 @@ class PlannerTest {
         var d = Planner.decide(view(states, p, true, Set.of(), Map.of()), "c");
         assertEquals(List.of(new Planner.Release("c")), d.actions());
     }
+
+    static Planner.View viewOf(List<WorkerInfo> infos, Map<String, WorkerState> states, Plan plan) {
+        Map<String, WorkerInfo> workers = new HashMap<>();
+        for (WorkerInfo w : infos) workers.put(w.id(), w);
+        return new Planner.View(true, TARGET, workers, states, plan, Set.of(), Map.of(), true, 10_000);
+    }
+
+    static Plan plan3(long version) {
+        return new Plan(version, "c", "m.gguf", "fp", null, 256, 2, "f16", "f32", 16,
+                List.of(new Plan.Stage(0, "a", "a:7070", 0, 1, 0, 0, 0), new Plan.Stage(1, "b", "b:7070", 1, 3, 0, 0, 0),
+                        new Plan.Stage(2, "c", "c:7070", 3, 4, 0, 0, 0)), 0);
+    }
+
+    @Test
+    void aLostStageGoesToAFreeWorkerAndTheSurvivorsKeepTheirRanges() {
+        Plan p = plan3(5);
+        var states = Map.of("a", state("a", WorkerState.Phase.READY, 5, 0, 1, ""), "b", WorkerState.unreachable("b", "UNAVAILABLE"),
+                "c", state("c", WorkerState.Phase.READY, 5, 3, 4, ""), "d", state("d", WorkerState.Phase.IDLE, 0, 0, 0, ""));
+        var d = Planner.decide(viewOf(List.of(worker("a"), worker("b"), worker("c"), worker("d")), states, p), "coord");
+        Planner.StorePlan s = assertInstanceOf(Planner.StorePlan.class, d.actions().get(1));
+        assertEquals(List.of("a[0, 1)", "d[1, 3)", "c[3, 4)"), s.plan().stages().stream().map(st -> st.workerId() + st.range()).toList());
+        assertEquals("d:7070", s.plan().stages().get(1).address());
+        assertTrue(d.notReady().contains("2 of 3 stages keep their workers and weights"), d.notReady());
+        // Without a free worker the model is placed afresh over the survivors.
+        var states2 = Map.of("a", states.get("a"), "b", states.get("b"), "c", states.get("c"));
+        var d2 = Planner.decide(viewOf(List.of(worker("a"), worker("b"), worker("c")), states2, p), "coord");
+        Planner.StorePlan s2 = assertInstanceOf(Planner.StorePlan.class, d2.actions().get(1));
+        assertTrue(s2.plan().stages().stream().noneMatch(st -> st.workerId().equals("b")));
+        assertEquals(0, s2.plan().stages().getFirst().first());
+        assertEquals(4, s2.plan().stages().getLast().end());
+        assertTrue(!d2.notReady().contains("keep their workers"), d2.notReady());
+    }
+
+    @Test
+    void aRepairMuchSlowerThanAFreshPlacementIsNotTaken() {
+        Plan p = plan3(5);
+        // d is free but 10x slower than the others: giving it [1, 3) would make it the bottleneck.
+        WorkerInfo slow = new WorkerInfo("d", "d:7070", "cpu", 10_000 * MB, 10_000 * MB, 1e9, Map.of());
+        var states = Map.of("a", state("a", WorkerState.Phase.READY, 5, 0, 1, ""), "b", WorkerState.unreachable("b", "UNAVAILABLE"),
+                "c", state("c", WorkerState.Phase.READY, 5, 3, 4, ""), "d", state("d", WorkerState.Phase.IDLE, 0, 0, 0, ""));
+        long[] bytes = new long[4];
+        Arrays.fill(bytes, 100 * MB);
+        var timed = new ModelProfile("m", 4, bytes, java.util.Collections.nCopies(4, Map.of(io.strata.engine.tensor.GgmlType.Q4_0, 100 * MB)),
+                10 * MB, 10 * MB, Map.of(), false, 1024, 0, 0, 256, 2, "f16", 16);
+        Map<String, WorkerInfo> workers = new HashMap<>();
+        for (WorkerInfo w : List.of(worker("a"), worker("b"), worker("c"), slow)) workers.put(w.id(), w);
+        var v = new Planner.View(true, new Planner.Target(timed, "m.gguf", "fp", null, "f32", 2, 0), workers, states, p, Set.of(), Map.of(), true, 10_000);
+        var d = Planner.decide(v, "coord");
+        Planner.StorePlan s = assertInstanceOf(Planner.StorePlan.class, d.actions().get(1));
+        assertTrue(!d.notReady().contains("keep their workers"), d.notReady());
+        assertTrue(s.plan().stages().stream().noneMatch(st -> st.workerId().equals("d") && st.end() - st.first() == 2),
+                s.plan().stages().toString());
+    }
 }

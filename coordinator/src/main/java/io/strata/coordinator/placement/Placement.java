@@ -70,6 +70,71 @@ public final class Placement {
         return best != null ? best : new Unfit(whyUnfit(m, workers));
     }
 
+    /** A stage of an earlier placement: which worker held which range. */
+    public record Held(String workerId, int first, int end) {
+    }
+
+    /**
+     * The earlier placement {@code previous}, repaired: every stage whose worker is still among {@code workers} keeps
+     * its worker and range (so it keeps its loaded weights and caches), and every other stage goes to a worker the
+     * earlier placement did not use, the fastest one for that range that fits its memory (the largest orphaned ranges
+     * choose first). Null when {@code previous} does not cover the model's layers in order, when a kept stage no
+     * longer fits its worker, or when an orphaned range finds no free worker. Only the orphaned ranges then load, where
+     * a fresh {@link #place} may move every stage.
+     */
+    public static Placed repair(ModelProfile m, List<Candidate> workers, List<Held> previous) {
+        if (previous.isEmpty()) return null;
+        java.util.Map<String, Candidate> byId = new java.util.LinkedHashMap<>();
+        for (Candidate c : workers) byId.put(c.id(), c);
+        int expectFirst = 0;
+        java.util.Set<String> used = new java.util.HashSet<>();
+        for (Held h : previous) {
+            if (h.first() != expectFirst || h.end() <= h.first()) return null;
+            expectFirst = h.end();
+            used.add(h.workerId());
+        }
+        if (expectFirst != m.layers()) return null;
+        Candidate[] chosen = new Candidate[previous.size()];
+        List<Integer> orphans = new ArrayList<>();
+        for (int i = 0; i < previous.size(); i++) {
+            Held h = previous.get(i);
+            Candidate c = byId.get(h.workerId());
+            if (c == null) {
+                orphans.add(i);
+            } else {
+                if (!fits(m, c, h.first(), h.end())) return null;
+                chosen[i] = c;
+            }
+        }
+        if (orphans.isEmpty()) return null;  // nothing to repair: the earlier placement stands as it is
+        orphans.sort((x, y) -> Long.compare(m.stageBytes(previous.get(y).first(), previous.get(y).end()),
+                m.stageBytes(previous.get(x).first(), previous.get(x).end())));
+        for (int i : orphans) {
+            Held h = previous.get(i);
+            Candidate best = null;
+            for (Candidate c : workers) {
+                if (used.contains(c.id()) || !fits(m, c, h.first(), h.end())) continue;
+                if (best == null || seconds(m, c, h.first(), h.end()) < seconds(m, best, h.first(), h.end())) best = c;
+            }
+            if (best == null) return null;
+            used.add(best.id());
+            chosen[i] = best;
+        }
+        List<StagePlan> stages = new ArrayList<>();
+        double bottleneck = 0;
+        double total = 0;
+        for (int i = 0; i < previous.size(); i++) {
+            Held h = previous.get(i);
+            Candidate c = chosen[i];
+            double s = seconds(m, c, h.first(), h.end());
+            stages.add(new StagePlan(i, c.id(), h.first(), h.end(), m.weightBytes(h.first(), h.end()), m.kvBytes(h.first(), h.end()),
+                    m.activationBytes(h.end() == m.layers()), c.memoryBytes(), s));
+            bottleneck = Math.max(bottleneck, s);
+            total += s;
+        }
+        return new Placed(List.copyOf(stages), bottleneck, total);
+    }
+
     private static boolean better(Placed a, Placed b) {
         if (b == null) return true;
         if (a.bottleneckSeconds() < b.bottleneckSeconds() * (1 - EPS)) return true;

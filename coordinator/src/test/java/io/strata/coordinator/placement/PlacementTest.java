@@ -113,4 +113,42 @@ class PlacementTest {
         assertEquals(layers, covered);
         assertTrue(PlanReport.render(m, r).contains("slowest stage"));
     }
+
+    static Placement.Result repaired(ModelProfile m, List<Placement.Candidate> workers, Placement.Held... held) {
+        Placement.Placed p = Placement.repair(m, workers, List.of(held));
+        return p == null ? new Placement.Unfit("not repairable") : p;
+    }
+
+    @Test
+    void aRepairKeepsTheSurvivorsAndGivesALostRangeToTheFastestFreeWorkerThatFits() {
+        var m = model(8);
+        var held = new Placement.Held[]{new Placement.Held("a", 0, 3), new Placement.Held("b", 3, 6), new Placement.Held("c", 6, 8)};
+        // b is gone; d is too small for [3,6) (3 x 100 MiB + KV), e is slower than f.
+        var workers = List.of(worker("a", 10_000 * MB, 1, 8), worker("c", 10_000 * MB, 1, 8), worker("d", 250 * MB, 0.1, 8),
+                worker("e", 10_000 * MB, 2, 8), worker("f", 10_000 * MB, 1.5, 8));
+        var r = repaired(m, workers, held);
+        assertEquals(List.of("a[0,3)", "f[3,6)", "c[6,8)"), ranges(r));
+        var p = (Placement.Placed) r;
+        assertEquals(4.5, p.bottleneckSeconds(), 1e-12);  // f: 3 layers x 1.5 s
+        assertEquals(List.of(0, 1, 2), p.stages().stream().map(Placement.StagePlan::stage).toList());
+        // A fresh placement over the same workers moves stages (here it would use d for the embedding's range).
+        assertTrue(!ranges(Placement.place(m, workers)).equals(ranges(r)));
+    }
+
+    @Test
+    void aRepairIsRefusedWhenNoFreeWorkerCanTakeTheLostRangeOrNothingWasLost() {
+        var m = model(8);
+        var held = new Placement.Held[]{new Placement.Held("a", 0, 4), new Placement.Held("b", 4, 8)};
+        // No free worker at all.
+        assertInstanceOf(Placement.Unfit.class, repaired(m, List.of(worker("a", 10_000 * MB, 1, 8)), held));
+        // The only free worker is too small.
+        assertInstanceOf(Placement.Unfit.class, repaired(m, List.of(worker("a", 10_000 * MB, 1, 8), worker("d", 200 * MB, 1, 8)), held));
+        // A survivor whose memory shrank below its range.
+        assertInstanceOf(Placement.Unfit.class, repaired(m, List.of(worker("a", 300 * MB, 1, 8), worker("c", 10_000 * MB, 1, 8)), held));
+        // Nothing lost: nothing to repair.
+        assertInstanceOf(Placement.Unfit.class, repaired(m, List.of(worker("a", 10_000 * MB, 1, 8), worker("b", 10_000 * MB, 1, 8)), held));
+        // Ranges that do not cover the model in order.
+        assertInstanceOf(Placement.Unfit.class, repaired(m, List.of(worker("a", 10_000 * MB, 1, 8), worker("c", 10_000 * MB, 1, 8)),
+                new Placement.Held("a", 0, 4), new Placement.Held("b", 5, 8)));
+    }
 }
