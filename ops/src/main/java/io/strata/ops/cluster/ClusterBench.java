@@ -40,6 +40,12 @@ import java.util.concurrent.TimeUnit;
  * </ul>
  * Usage: {@code java -cp ... io.strata.ops.cluster.ClusterBench MODEL [maxStages=4] [tokens=64] [reps=3]}; the workers'
  * JVMs take extra options from {@code -Dstrata.bench.workerJavaOpts="..."} (space-separated).
+ * <p>By default every worker binds 127.0.0.1. With {@code -Dstrata.bench.netns=ns0:addr0,ns1:addr1,...} worker k runs
+ * inside network namespace {@code ns<k>} ({@code ip netns exec ns<k> java ...}, so this JVM must be allowed to run
+ * {@code ip netns exec}, i.e. root) and binds and advertises {@code addr<k>}; {@code -Dstrata.bench.zk=ADDR} is where
+ * the embedded ZooKeeper listens, an address of this JVM's namespace that the workers' namespaces reach.
+ * {@code ops/bench/netns.sh} sets such namespaces up (joined by veth to a bridge, with an optional one-way delay on
+ * each worker's egress) and passes both properties.
  * Prints one JSON object per split; {@code stage_wait_ms} is the part of the network figure the steps spent waiting at
  * the stages before their compute began (thread wake-ups and queues, not the wire). Empty steps (no rows, no compute)
  * are timed back to back ({@code empty_step}), each after 100 ms with every process asleep ({@code empty_after_sleep}:
@@ -74,14 +80,14 @@ public final class ClusterBench {
         }
         Path logs = Files.createTempDirectory("strata-bench");
         List<Process> procs = new ArrayList<>();
-        // Optional: workers in network namespaces (set up beforehand, e.g. joined by veth to a bridge), given as
+        // Optional: workers in network namespaces (set up beforehand, e.g. by ops/bench/netns.sh), given as
         // -Dstrata.bench.netns=ns0:addr0,ns1:addr1,... with -Dstrata.bench.zk=<this namespace's address on that network>.
-        String[] netns = System.getProperty("strata.bench.netns", "").isBlank() ? new String[0]
-                : System.getProperty("strata.bench.netns").split(",");
-        if (netns.length > 0 && netns.length < maxStages) {
-            throw new IllegalArgumentException("strata.bench.netns names " + netns.length + " namespaces for " + maxStages + " workers");
-        }
+        List<String[]> netns = netnsOption(System.getProperty("strata.bench.netns", ""), maxStages);
         String zkHost = System.getProperty("strata.bench.zk", "127.0.0.1");
+        if (!netns.isEmpty() && zkHost.startsWith("127.")) {
+            throw new IllegalArgumentException("strata.bench.netns puts the workers in other network namespaces, where " + zkHost
+                    + " is their own loopback: set -Dstrata.bench.zk to this namespace's address on their network");
+        }
         try (EmbeddedZooKeeper zk = EmbeddedZooKeeper.start(zkHost, 0, null);
              CuratorFramework client = CuratorFrameworkFactory.builder().connectString(zk.connectString()).namespace("strata")
                      .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build()) {
@@ -89,9 +95,9 @@ public final class ClusterBench {
             List<String[]> workers = new ArrayList<>();
             for (int i = 0; i < maxStages; i++) {
                 String java = ProcessHandle.current().info().command().orElseThrow();
-                String host = netns.length > 0 ? netns[i].split(":")[1] : "127.0.0.1";
+                String host = netns.isEmpty() ? "127.0.0.1" : netns.get(i)[1];
                 List<String> cmd = new ArrayList<>();
-                if (netns.length > 0) cmd.addAll(List.of("ip", "netns", "exec", netns[i].split(":")[0]));
+                if (!netns.isEmpty()) cmd.addAll(List.of("ip", "netns", "exec", netns.get(i)[0]));
                 cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                         "-Xss4m", "-XX:+UseParallelGC"));
                 // Optional extra JVM options for the workers, e.g. -Dstrata.bench.workerJavaOpts=-XX:+UseTransparentHugePages
@@ -106,7 +112,10 @@ public final class ClusterBench {
                 while ((line = r.readLine()) != null && !line.startsWith("READY ")) {
                     // skip
                 }
-                if (line == null) throw new IllegalStateException("worker b" + i + " exited; see " + logs);
+                if (line == null) {
+                    throw new IllegalStateException("worker b" + i + (netns.isEmpty() ? "" : " (namespace " + netns.get(i)[0] + ", " + host + ")")
+                            + " exited before it was ready; see " + logs.resolve("b" + i + ".log"));
+                }
                 workers.add(line.split(" "));
             }
             long version = 0;
@@ -217,6 +226,26 @@ public final class ClusterBench {
             for (Process p : procs) p.getOutputStream().close();
             for (Process p : procs) if (!p.waitFor(10, TimeUnit.SECONDS)) p.destroyForcibly();
         }
+    }
+
+    /**
+     * Parses {@code strata.bench.netns}: empty for loopback workers, else one {@code name:address} per worker, at least
+     * {@code workers} of them.
+     */
+    static List<String[]> netnsOption(String value, int workers) {
+        if (value.isBlank()) return List.of();
+        List<String[]> out = new ArrayList<>();
+        for (String entry : value.split(",")) {
+            int colon = entry.indexOf(':');
+            if (colon <= 0 || colon == entry.length() - 1 || entry.indexOf(':', colon + 1) >= 0) {
+                throw new IllegalArgumentException("strata.bench.netns entry '" + entry + "' is not NAMESPACE:ADDRESS (in '" + value + "')");
+            }
+            out.add(new String[] {entry.substring(0, colon).strip(), entry.substring(colon + 1).strip()});
+        }
+        if (out.size() < workers) {
+            throw new IllegalArgumentException("strata.bench.netns names " + out.size() + " namespaces for " + workers + " workers");
+        }
+        return out;
     }
 
     /** Streams {@link #BIG} for {@code ms}, evicting the caches. */
