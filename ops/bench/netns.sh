@@ -8,6 +8,7 @@
 #   ops/bench/netns.sh clean                              remove what a killed run left behind (every run does this first)
 #
 # Settings (environment): WORKERS=4, DELAYS="0 0.1 1" (one-way, ms), PINGS=200 (per path, 10 ms apart),
+# SPACED=50 (pings 100 ms apart into the first worker namespace: the delayer idle between packets, as between decode steps),
 # FIFO=1 (SCHED_FIFO priority of the delayer; 0 = ordinary process), OUT=bench-out/netns, SUBNET=10.231.0 (a /24).
 #
 # Topology. A hub namespace (strata-hub) holds a bridge; each worker namespace strata-nsK has one veth whose other
@@ -27,7 +28,8 @@
 # releases packets in arrival order (timerfd at the absolute release time, timer slack 1 ns, no busy-waiting). Being
 # a user-space process it adds its own wake-ups to D, so before each delay's run the script measures the delay
 # actually added: `ping -c PINGS -i 0.01` from the root namespace to each worker namespace (only the reply crosses a
-# delayed egress) and between the first two worker namespaces (both directions delayed), without and with the delay.
+# delayed egress) and between the first two worker namespaces (both directions delayed), without and with the delay,
+# and SPACED pings 100 ms apart (a delayer that slept for 100 ms wakes up more slowly than one fed every 10 ms).
 # Each boundary of the pipeline is one message one way (the last stage answers the coordinator directly), so the
 # expectation is h ≈ h(no delay) + the effective one-way delay.
 #
@@ -43,6 +45,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 workers=${WORKERS:-4}
 delays=${DELAYS:-"0 0.1 1"}
 pings=${PINGS:-200}
+spaced=${SPACED:-50}
 fifo=${FIFO:-1}
 out=${OUT:-$root/bench-out/netns}
 subnet=${SUBNET:-10.231.0}
@@ -66,6 +69,7 @@ command -v ip >/dev/null || die "iproute2's 'ip' is not installed (apt-get insta
 [[ $workers =~ ^[1-9][0-9]?$ ]] && [ "$workers" -le 50 ] || die "WORKERS must be 1..50, got '$workers'"
 [[ $subnet =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "SUBNET must be the first three octets of a /24, e.g. 10.231.0, got '$subnet'"
 [[ $pings =~ ^[1-9][0-9]*$ ]] || die "PINGS must be a positive integer, got '$pings'"
+[[ $spaced =~ ^[0-9]+$ ]] || die "SPACED must be a non-negative integer, got '$spaced'"
 [[ $fifo =~ ^[0-9]+$ ]] && [ "$fifo" -le 99 ] || die "FIFO must be 0..99, got '$fifo'"
 for d in $delays; do
   [[ $d =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "DELAYS must be non-negative numbers of milliseconds, got '$d'"
@@ -224,21 +228,25 @@ ping_paths() {
   : > "$tmp.all"
   for k in $(seq 0 $((workers - 1))); do
     ping -n -c "$pings" -i 0.01 -W 1 $subnet.$((11 + k)) > "$tmp" 2>&1 || die "ping $subnet.$((11 + k)) ($nsprefix$k) failed: $(tail -2 "$tmp")"
-    echo "root->$nsprefix$k $(grep -o 'time=[0-9.]*' "$tmp" | cut -d= -f2 | tr '\n' ' ')" >> "$tmp.all"
+    echo "root->$nsprefix$k $pings $(grep -o 'time=[0-9.]*' "$tmp" | cut -d= -f2 | tr '\n' ' ')" >> "$tmp.all"
   done
   if [ "$workers" -ge 2 ]; then
     ip netns exec ${nsprefix}0 ping -n -c "$pings" -i 0.01 -W 1 $subnet.12 > "$tmp" 2>&1 || die "ping ${nsprefix}0 -> ${nsprefix}1 failed: $(tail -2 "$tmp")"
-    echo "${nsprefix}0->${nsprefix}1 $(grep -o 'time=[0-9.]*' "$tmp" | cut -d= -f2 | tr '\n' ' ')" >> "$tmp.all"
+    echo "${nsprefix}0->${nsprefix}1 $pings $(grep -o 'time=[0-9.]*' "$tmp" | cut -d= -f2 | tr '\n' ' ')" >> "$tmp.all"
   fi
-  python3 - "$tmp.all" "$label" "$pings" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/pings.jsonl" <<'PY'
+  if [ "$spaced" -gt 0 ]; then
+    ping -n -c "$spaced" -i 0.1 -W 1 $subnet.11 > "$tmp" 2>&1 || die "ping $subnet.11 (${nsprefix}0, 100 ms apart) failed: $(tail -2 "$tmp")"
+    echo "spaced:root->${nsprefix}0 $spaced $(grep -o 'time=[0-9.]*' "$tmp" | cut -d= -f2 | tr '\n' ' ')" >> "$tmp.all"
+  fi
+  python3 - "$tmp.all" "$label" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/pings.jsonl" <<'PY'
 import json, sys
 label = json.loads(sys.argv[2])
 for line in open(sys.argv[1]):
-    path, *v = line.split()
+    path, sent, *v = line.split()
     v = sorted(float(x) for x in v)
     pct = lambda p: v[min(len(v) - 1, round(p / 100 * (len(v) - 1)))]
-    print(json.dumps({**label, "path": path, "sent": int(sys.argv[3]), "received": len(v), "rtt_p10_ms": pct(10),
-                      "rtt_p50_ms": pct(50), "rtt_p90_ms": pct(90), "rtt_max_ms": v[-1], "loadavg": sys.argv[4]}))
+    print(json.dumps({**label, "path": path, "sent": int(sent), "received": len(v), "rtt_p10_ms": pct(10),
+                      "rtt_p50_ms": pct(50), "rtt_p90_ms": pct(90), "rtt_max_ms": v[-1], "loadavg": sys.argv[3]}))
 PY
 }
 
@@ -250,7 +258,12 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 rows = [r for r in rows if r["run"] == sys.argv[3] and r["delay_ms"] == float(sys.argv[2]) and r["path"].startswith("root->")]
 base = {r["path"]: r["rtt_p50_ms"] for r in rows if r["phase"] == "without"}
 with_ = {r["path"]: r["rtt_p50_ms"] for r in rows if r["phase"] == "with"}
-print("%.3f" % statistics.median(with_[p] - base[p] for p in with_) if with_ else "0.000")
+spaced = [r for r in json.loads("[" + ",".join(open(sys.argv[1])) + "]") if r["run"] == sys.argv[3]
+          and r["delay_ms"] == float(sys.argv[2]) and r["path"].startswith("spaced:")]
+sb = [r["rtt_p50_ms"] for r in spaced if r["phase"] == "without"]
+sw = [r["rtt_p50_ms"] for r in spaced if r["phase"] == "with"]
+print("%.3f %s" % (statistics.median(with_[p] - base[p] for p in with_) if with_ else 0.0,
+                   "%.3f" % (sw[0] - sb[0]) if sb and sw else "null"))
 PY
 }
 
@@ -307,20 +320,21 @@ for d in $delays; do
   label_base=$(printf '{"run":"%s","delay_ms":%s,"delayer":"%s","fifo":%s' "$run_id" "$(awk -v m="$d" 'BEGIN{print m+0}')" "$kind" "$fifo")
   ping_paths "$label_base,\"phase\":\"without\"}"
   eff=0.000
+  eff_spaced=null
   active=none
   if [ "$kind" != none ]; then
     start_delay "$d"
     active=$delayer
     ping_paths "$label_base,\"phase\":\"with\"}"
-    eff=$(effective "$(awk -v m="$d" 'BEGIN{print m+0}')")
+    read -r eff eff_spaced < <(effective "$(awk -v m="$d" 'BEGIN{print m+0}')")
   fi
-  log "delay $d ms ($active): effective one-way delay added (median RTT root -> namespace, with - without) $eff ms; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  log "delay $d ms ($active): effective one-way delay added (median RTT root -> namespace, with - without) $eff ms, $eff_spaced ms with pings 100 ms apart; load $(cut -d' ' -f1-3 /proc/loadavg)"
   if [ ${#cmd[@]} -gt 0 ]; then
     load0=$(cut -d' ' -f1 /proc/loadavg)
     if [ "$mode" = bench ]; then
       "${cmd[@]}" > "$state/bench.out" &
     else
-      STRATA_NETNS=$netns_list STRATA_NETNS_ZK=$subnet.1 STRATA_DELAY_MS=$d STRATA_DELAY_EFFECTIVE_MS=$eff STRATA_DELAYER=$active \
+      STRATA_NETNS=$netns_list STRATA_NETNS_ZK=$subnet.1 STRATA_DELAY_MS=$d STRATA_DELAY_EFFECTIVE_MS=$eff STRATA_DELAY_EFFECTIVE_SPACED_MS=$eff_spaced STRATA_DELAYER=$active \
         "${cmd[@]}" &
     fi
     cmd_pid=$!
@@ -328,13 +342,14 @@ for d in $delays; do
     wait $cmd_pid || die "the command failed at delay $d ms (exit $?)"
     rm -f "$state/cmd.pid"
     if [ "$mode" = bench ]; then
-      python3 - "$state/bench.out" "$label_base" "$active" "$eff" "$load0" >> "$out/clusterbench.jsonl" <<'PY'
+      python3 - "$state/bench.out" "$label_base" "$active" "$eff" "$load0" "$eff_spaced" >> "$out/clusterbench.jsonl" <<'PY'
 import json, sys
 base = json.loads(sys.argv[2] + "}")
 for line in open(sys.argv[1]):
     if line.startswith("{"):
         r = json.loads(line)
-        print(json.dumps({**base, "delayer": sys.argv[3], "delay_effective_ms": float(sys.argv[4]), "loadavg_start": float(sys.argv[5]), **r}))
+        print(json.dumps({**base, "delayer": sys.argv[3], "delay_effective_ms": float(sys.argv[4]),
+                          "delay_effective_spaced_ms": json.loads(sys.argv[6]), "loadavg_start": float(sys.argv[5]), **r}))
 PY
       cat "$state/bench.out"
     fi
@@ -347,10 +362,10 @@ if [ "$mode" = bench ]; then
 import json, sys
 rows = [r for r in map(json.loads, open(sys.argv[1])) if r["run"] == sys.argv[2]]
 f = lambda v: "—" if v is None else "%.3f" % v
-print("| delay ms (delayer) | effective one-way ms | N | TPOT ms | network p10 ms | h network p10 ms | h network p50 ms | h empty steps ms | h after sleep ms | load avg start / end |")
+print("| delay ms (delayer) | effective one-way ms (pings 10 ms / 100 ms apart) | N | TPOT ms | network p10 ms | h network p10 ms | h network p50 ms | h empty steps ms | h after sleep ms | load avg start / end |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['delay_ms']} ({r['delayer']}) | {r['delay_effective_ms']:.3f} | {r['stages']} | {r['tpot_ms']:.1f} | {r['network_p10_ms']:.2f} | "
+    print(f"| {r['delay_ms']} ({r['delayer']}) | {r['delay_effective_ms']:.3f} / {f(r.get('delay_effective_spaced_ms'))} | {r['stages']} | {r['tpot_ms']:.1f} | {r['network_p10_ms']:.2f} | "
           f"{f(r['h_network_p10_ms'])} | {f(r['h_network_ms'])} | {f(r['h_empty_ms'])} | {f(r['h_empty_after_sleep_ms'])} | {r['loadavg_start']:.1f} / {r['loadavg']:.1f} |")
 PY
 fi
