@@ -45,6 +45,12 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * broadcasts, 4 short multiplies, 4 adds; Q6_K adds half a load, 3.5 shifts, 4 broadcasts, 4 multiplies and 4
  * adds; Q8_0 (per 4 columns, see {@link #floatSumsQ8_0}) 8 widening loads, 8 conversions and 8 FMAs.
  * The scale pass costs about 15 vector ops per block of 32 columns x 32 rows.
+ *
+ * <p>Several inputs (prefill, decode batches): the integer pass serves up to four inputs (Q4_0 and Q4_K on a pair of
+ * groups; otherwise two) from one load and one set of shifts of each weight vector, so per input only the broadcasts,
+ * multiplies and adds remain; the per-row f16 scales are converted once per chunk for all inputs, and the K-quants'
+ * int8 sub-block scales once per two inputs. Every input gets the same integer sums and the same float operations in
+ * the same order as alone: results are bit-identical whatever the batch.
  */
 final class InterleavedKernels {
 
@@ -66,6 +72,14 @@ final class InterleavedKernels {
      */
     static final int CHUNK = 1024;
     /**
+     * Up to this many inputs Q4_0 keeps the short decode passes, and the K-quants up to {@link #SHORT_N_K} (they loop
+     * over the inputs inside each super-block, so their pass length only sets how often the scales are converted).
+     * Measured with KernelBench (Q4_0 mix, steps/s): n = 2 from DRAM 11.7 with 1024-column passes, 13.6 with 128; n = 4
+     * from DRAM a tie (7.9 / 8.0), from L2 9.2 against 8.6.
+     */
+    static final int SHORT_N = 2;
+    static final int SHORT_N_K = 4;
+    /**
      * Columns per pass for Q8_0 with several inputs: the chunk's int8 weights are converted to floats once (a tile of
      * Q8_TILE x R floats, kept in L1/L2) and every input then runs loads and FMAs only, instead of widening and
      * converting the same weights again per input.
@@ -73,6 +87,12 @@ final class InterleavedKernels {
     static final int Q8_TILE = 256;
     /** Floats of one input's block sums over a Q8_0 tile. */
     static final int Q8_SLICE = Q8_TILE / 32 * R;
+    /**
+     * Shorts of one slice of 16-bit sums (one group, one input, one pass): Q4_0 one per block of a chunk, Q4_K one per
+     * block of half a super-block, Q6_K one per 8 columns of half a super-block. Slice {@code 2k + j} holds input k
+     * (of the up to four an integer pass serves) and group j (of the pair).
+     */
+    static final int SL = CHUNK / 32 * R;
 
     static final VectorSpecies<Short> SV = VectorSpecies.of(short.class, VectorKernels.FS.vectorShape());
     static final VectorSpecies<Integer> IV = VectorKernels.IS;
@@ -89,19 +109,23 @@ final class InterleavedKernels {
 
     /** Per-thread scratch: 16-bit and 32-bit partial sums of one chunk, float accumulators of two groups. */
     static final class Scratch {
-        final short[] s16 = new short[CHUNK / 8 * R];
-        final short[] s16b = new short[CHUNK / 8 * R];
+        /** Eight slices of {@link #SL} 16-bit sums: slice 2k + j for input k, group j. */
+        final short[] s16 = new short[8 * SL];
+        /** 32-bit sums: Q4_0 one chunk of one (input, group); K-quants a super-block of up to four (2R ints each). */
         final int[] s32 = new int[CHUNK / 32 * R];
-        /** The second group's integer super-block sums (K-quants run half a super-block at a time). */
-        final int[] s32b = new int[CHUNK / 32 * R];
         final float[] f32 = new float[CHUNK / 32 * R];
         /** Q8_0 weights of one tile as floats, column-major in groups of R rows (see {@link #Q8_TILE}). */
         final float[] wf = new float[Q8_TILE * R];
         /** Block sums of four inputs over one Q8_0 tile, {@link #Q8_SLICE} floats each. */
         final float[] f32x4 = new float[4 * Q8_SLICE];
-        /** Per-row f32 scales of one chunk (Q4_K: d; its dmin in fs2). */
+        /**
+         * Per-row f32 scales of one chunk, made once for all inputs (Q4_0 per block, Q6_K per super-block: {@code d};
+         * Q4_K per super-block: {@code d}, its {@code dmin} in fs2); fsb and fs2b: the pair's second group.
+         */
         final float[] fs = new float[CHUNK / 32 * R];
         final float[] fs2 = new float[CHUNK / 256 * R];
+        final float[] fsb = new float[CHUNK / 32 * R];
+        final float[] fs2b = new float[CHUNK / 256 * R];
         float[] acc = new float[2 * R];
         /** A heap copy of one weight row, and its unpacked values, for the row-major kernels. */
         byte[] row = new byte[0];
@@ -110,124 +134,24 @@ final class InterleavedKernels {
 
     /**
      * {@code out[i*rows + r]} for the rows of groups {@code [g0, g1)} and inputs {@code i < n}. Groups go in pairs
-     * where the kernel shares the activation broadcasts between two groups (Q4_0, Q4_K, Q6_K).
+     * where the kernel shares the activation broadcasts between two groups (Q4_0, Q4_K, Q6_K), and inputs go in pairs
+     * where the integer pass shares the weight loads and shifts between two inputs.
      */
     static void run(Repacked p, int g0, int g1, ActivationCache a, int n, float[] out, Scratch sc) {
-        int cols = p.cols, rows = p.rows;
+        int rows = p.rows;
         GgmlType type = p.type;
-        long gb = p.groupBytes;
         if (sc.acc.length < 2 * n * R) sc.acc = new float[2 * n * R];
         float[] acc = sc.acc;
-        MemorySegment w = p.data;
         int step = type == GgmlType.Q8_0 ? 1 : 2;
         for (int g = g0; g < g1; g += step) {
             boolean pair = step == 2 && g + 1 < g1;
-            long base = g * gb;
             Arrays.fill(acc, 0, 2 * n * R, 0f);
-            int chunk = n > 1 ? (type == GgmlType.Q8_0 ? Q8_TILE : CHUNK) : type == GgmlType.Q4_K || type == GgmlType.Q6_K ? CHUNK_256 : CHUNK_32;
-            for (int c0 = 0; c0 < cols; c0 += chunk) {
-                int cw = Math.min(chunk, cols - c0);
-                for (int i = 0; i < n; i++) {
-                    int xo = i * cols + c0;
-                    int a1 = i * R, a2 = (n + i) * R;
-                    switch (type) {
-                        case Q4_0 -> {
-                            long hdr = base + 2L * R * (c0 / 32);
-                            long v = base + 2L * R * (cols / 32) + 16L * R * (c0 / 32);
-                            if (pair) {
-                                blockSums2(w, v, v + gb, cw / 32, a.q8y, xo, sc.s16, sc.s16b);
-                                q4_0Ints(cw / 32, sc.s16b, a.q8sum, xo / 32, sc.s32);
-                                halvesToFloats(w, hdr + gb, 2L * R, cw / 32, sc.fs, 0);
-                                blockFloats(cw / 32, sc.s32, sc.fs, a.q8d, xo / 32, acc, a2);
-                            } else {
-                                blockSums(w, v, cw / 32, a.q8y, xo, sc.s16);
-                            }
-                            q4_0Ints(cw / 32, sc.s16, a.q8sum, xo / 32, sc.s32);
-                            halvesToFloats(w, hdr, 2L * R, cw / 32, sc.fs, 0);
-                            blockFloats(cw / 32, sc.s32, sc.fs, a.q8d, xo / 32, acc, a1);
-                        }
-                        case Q8_0 -> {
-                            int nb = cols / 32;
-                            long wq = base + 2L * R * nb + 32L * R * (c0 / 32);
-                            if (n == 1) {
-                                floatSumsQ8_0(w, wq, cw / 32, a.q8f, xo, sc.f32);
-                                halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
-                            } else {
-                                if (i == 0) {
-                                    q8_0ToFloats(w, wq, cw, sc.wf);
-                                    halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
-                                }
-                                int q = i & 3;
-                                if (i - q + 4 <= n) {
-                                    // Four inputs at a time: each weight vector loaded once for four FMAs.
-                                    if (q == 0) floatSumsTile4(sc.wf, cw / 32, a.q8f, xo, cols, sc.f32x4);
-                                    blockFloatSums(cw / 32, sc.f32x4, q * Q8_SLICE, sc.fs, a.q8d, xo / 32, acc, a1);
-                                    continue;
-                                }
-                                floatSumsTile(sc.wf, cw / 32, a.q8f, xo, sc.f32);
-                            }
-                            blockFloatSums(cw / 32, sc.f32, 0, sc.fs, a.q8d, xo / 32, acc, a1);
-                        }
-                        case Q4_K -> {
-                            for (int sbo = 0; sbo < cw; sbo += 256) {
-                                // Per super-block, in two halves of 128 columns: the integer pass of a half, then
-                                // its share of the scale pass, so that weight loads come in short bursts. The int sums
-                                // of the halves are added before any float is made: the same numbers as in one pass.
-                                long hdr = base + 20L * R * ((c0 + sbo) / 256);
-                                long v = base + 20L * R * (cols / 256) + 128L * R * ((c0 + sbo) / 256);
-                                int xb = (xo + sbo) / 256;
-                                for (int half = 0; half < 2; half++) {
-                                    long vh = v + 64L * R * half;
-                                    if (pair) {
-                                        blockSums2(w, vh, vh + gb, 4, a.qky, xo + sbo + 128 * half, sc.s16, sc.s16b);
-                                        q4KHalf(w, hdr + gb, half, sc.s16b, a.qkSum, xb, sc.s32b);
-                                    } else {
-                                        blockSums(w, vh, 4, a.qky, xo + sbo + 128 * half, sc.s16);
-                                    }
-                                    q4KHalf(w, hdr, half, sc.s16, a.qkSum, xb, sc.s32);
-                                }
-                                if (pair) {
-                                    halvesToFloats(w, hdr + gb, 20L * R, 1, sc.fs, 0);
-                                    halvesToFloats(w, hdr + gb + 2L * R, 20L * R, 1, sc.fs2, 0);
-                                    q4KFloats(1, sc.s32b, sc.fs, sc.fs2, a.qkd, xb, acc, a2);
-                                }
-                                halvesToFloats(w, hdr, 20L * R, 1, sc.fs, 0);
-                                halvesToFloats(w, hdr + 2L * R, 20L * R, 1, sc.fs2, 0);
-                                q4KFloats(1, sc.s32, sc.fs, sc.fs2, a.qkd, xb, acc, a1);
-                            }
-                        }
-                        case Q6_K -> {
-                            for (int sbo = 0; sbo < cw; sbo += 256) {
-                                // As Q4_K: per super-block, in two halves.
-                                int ns = cols / 256;
-                                long hdr = base + 18L * R * ((c0 + sbo) / 256);
-                                long lo = base + 18L * R * ns + 128L * R * ((c0 + sbo) / 256);
-                                long hi = base + 146L * R * ns + 64L * R * ((c0 + sbo) / 256);
-                                int xb = (xo + sbo) / 256;
-                                for (int half = 0; half < 2; half++) {
-                                    long lh = lo + 64L * R * half, hh = hi + 32L * R * half;
-                                    int xh = xo + sbo + 128 * half;
-                                    if (pair) {
-                                        nibbleSums2(w, lh, lh + gb, 16, a.qky, xh, sc.s16, sc.s16b);
-                                        q6HighSums(w, hh + gb, 16, a.qkz, a.qkSum8, xh, sc.s16b);
-                                        q6KHalf(w, hdr + gb, half, sc.s16b, sc.s32b);
-                                    } else {
-                                        nibbleSums(w, lh, 16, a.qky, xh, sc.s16);
-                                    }
-                                    q6HighSums(w, hh, 16, a.qkz, a.qkSum8, xh, sc.s16);
-                                    q6KHalf(w, hdr, half, sc.s16, sc.s32);
-                                }
-                                if (pair) {
-                                    halvesToFloats(w, hdr + gb, 18L * R, 1, sc.fs, 0);
-                                    blockFloats(1, sc.s32b, sc.fs, a.qkd, xb, acc, a2);
-                                }
-                                halvesToFloats(w, hdr, 18L * R, 1, sc.fs, 0);
-                                blockFloats(1, sc.s32, sc.fs, a.qkd, xb, acc, a1);
-                            }
-                        }
-                        default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
-                    }
-                }
+            switch (type) {
+                case Q4_0 -> q4_0Group(p, g, pair, a, n, sc);
+                case Q8_0 -> q8_0Group(p, g, a, n, sc);
+                case Q4_K -> q4KGroup(p, g, pair, a, n, sc);
+                case Q6_K -> q6KGroup(p, g, pair, a, n, sc);
+                default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
             }
             for (int k = 0; k < (pair ? 2 : 1); k++) {
                 int r0 = (g + k) * R;
@@ -237,13 +161,216 @@ final class InterleavedKernels {
         }
     }
 
+    /** Q4_0, group g (and g + 1 if {@code pair}), all inputs, into {@code sc.acc}. */
+    private static void q4_0Group(Repacked p, int g, boolean pair, ActivationCache a, int n, Scratch sc) {
+        int cols = p.cols;
+        long gb = p.groupBytes, base = g * gb;
+        MemorySegment w = p.data;
+        float[] acc = sc.acc;
+        short[] s = sc.s16;
+        int chunk = n <= SHORT_N ? CHUNK_32 : CHUNK;
+        for (int c0 = 0; c0 < cols; c0 += chunk) {
+            int nb = Math.min(chunk, cols - c0) / 32;
+            long hdr = base + 2L * R * (c0 / 32);
+            long v = base + 2L * R * (cols / 32) + 16L * R * (c0 / 32);
+            halvesToFloats(w, hdr, 2L * R, nb, sc.fs, 0);
+            if (pair) halvesToFloats(w, hdr + gb, 2L * R, nb, sc.fsb, 0);
+            for (int i = 0; i < n; ) {
+                int m = pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
+                int xo = i * cols + c0;
+                if (m == 4) {
+                    blockSums24(w, v, v + gb, nb, a.q8y, xo, cols, s);
+                } else if (m == 2) {
+                    if (pair) blockSums22(w, v, v + gb, nb, a.q8y, xo, cols, s);
+                    else blockSums12(w, v, nb, a.q8y, xo, cols, s);
+                } else {
+                    if (pair) blockSums2(w, v, v + gb, nb, a.q8y, xo, s);
+                    else blockSums(w, v, nb, a.q8y, xo, s, 0);
+                }
+                for (int k = 0; k < m; k++) {
+                    int xb = (xo + k * cols) / 32;
+                    q4_0Ints(nb, s, 2 * k * SL, a.q8sum, xb, sc.s32);
+                    blockFloats(nb, sc.s32, 0, sc.fs, 0, a.q8d, xb, acc, (i + k) * R);
+                    if (pair) {
+                        q4_0Ints(nb, s, (2 * k + 1) * SL, a.q8sum, xb, sc.s32);
+                        blockFloats(nb, sc.s32, 0, sc.fsb, 0, a.q8d, xb, acc, (n + i + k) * R);
+                    }
+                }
+                i += m;
+            }
+        }
+    }
+
+    /** Q4_K, group g (and g + 1 if {@code pair}), all inputs, into {@code sc.acc}. */
+    private static void q4KGroup(Repacked p, int g, boolean pair, ActivationCache a, int n, Scratch sc) {
+        int cols = p.cols;
+        long gb = p.groupBytes, base = g * gb;
+        MemorySegment w = p.data;
+        float[] acc = sc.acc;
+        short[] s = sc.s16;
+        int[] s32 = sc.s32;
+        int chunk = n <= SHORT_N_K ? CHUNK_256 : CHUNK;
+        for (int c0 = 0; c0 < cols; c0 += chunk) {
+            int ns = Math.min(chunk, cols - c0) / 256;
+            long hdr0 = base + 20L * R * (c0 / 256);
+            halvesToFloats(w, hdr0, 20L * R, ns, sc.fs, 0);
+            halvesToFloats(w, hdr0 + 2L * R, 20L * R, ns, sc.fs2, 0);
+            if (pair) {
+                halvesToFloats(w, hdr0 + gb, 20L * R, ns, sc.fsb, 0);
+                halvesToFloats(w, hdr0 + gb + 2L * R, 20L * R, ns, sc.fs2b, 0);
+            }
+            for (int sb = 0; sb < ns; sb++) {
+                long hdr = hdr0 + 20L * R * sb;
+                long v = base + 20L * R * (cols / 256) + 128L * R * (c0 / 256 + sb);
+                for (int i = 0; i < n; ) {
+                    int m = pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
+                    int xo = i * cols + c0 + 256 * sb;
+                    // Per super-block, in two halves of 128 columns: the integer pass of a half, then its share of the
+                    // scale pass, so that weight loads come in short bursts. The int sums of the halves are added
+                    // before any float is made: the same numbers as in one pass.
+                    for (int half = 0; half < 2; half++) {
+                        long vh = v + 64L * R * half;
+                        int xh = xo + 128 * half;
+                        if (m == 4) {
+                            blockSums24(w, vh, vh + gb, 4, a.qky, xh, cols, s);
+                        } else if (m == 2) {
+                            if (pair) blockSums22(w, vh, vh + gb, 4, a.qky, xh, cols, s);
+                            else blockSums12(w, vh, 4, a.qky, xh, cols, s);
+                        } else {
+                            if (pair) blockSums2(w, vh, vh + gb, 4, a.qky, xh, s);
+                            else blockSums(w, vh, 4, a.qky, xh, s, 0);
+                        }
+                        int xb = xo / 256, xs = cols / 256;
+                        if (m >= 2) {
+                            for (int k = 0; k < m; k += 2) {
+                                int xk = xb + k * xs;
+                                q4KHalf12(w, hdr, half, s, 2 * k * SL, (2 * k + 2) * SL, a.qkSum, xk, xk + xs, s32, 4 * k * R, (4 * k + 4) * R);
+                                if (pair) q4KHalf12(w, hdr + gb, half, s, (2 * k + 1) * SL, (2 * k + 3) * SL, a.qkSum, xk, xk + xs, s32, (4 * k + 2) * R, (4 * k + 6) * R);
+                            }
+                        } else {
+                            q4KHalf(w, hdr, half, s, 0, a.qkSum, xb, s32, 0);
+                            if (pair) q4KHalf(w, hdr + gb, half, s, SL, a.qkSum, xb, s32, 2 * R);
+                        }
+                    }
+                    for (int k = 0; k < m; k++) {
+                        int xb = (xo + k * cols) / 256;
+                        q4KFloats(s32, 4 * k * R, sc.fs, sc.fs2, R * sb, a.qkd, xb, acc, (i + k) * R);
+                        if (pair) q4KFloats(s32, (4 * k + 2) * R, sc.fsb, sc.fs2b, R * sb, a.qkd, xb, acc, (n + i + k) * R);
+                    }
+                    i += m;
+                }
+            }
+        }
+    }
+
+    /** Q6_K, group g (and g + 1 if {@code pair}), all inputs, into {@code sc.acc}. */
+    private static void q6KGroup(Repacked p, int g, boolean pair, ActivationCache a, int n, Scratch sc) {
+        int cols = p.cols, ns = cols / 256;
+        long gb = p.groupBytes, base = g * gb;
+        MemorySegment w = p.data;
+        float[] acc = sc.acc;
+        short[] s = sc.s16;
+        int[] s32 = sc.s32;
+        int chunk = n <= SHORT_N_K ? CHUNK_256 : CHUNK;
+        for (int c0 = 0; c0 < cols; c0 += chunk) {
+            int nc = Math.min(chunk, cols - c0) / 256;
+            long hdr0 = base + 18L * R * (c0 / 256);
+            halvesToFloats(w, hdr0, 18L * R, nc, sc.fs, 0);
+            if (pair) halvesToFloats(w, hdr0 + gb, 18L * R, nc, sc.fsb, 0);
+            for (int sb = 0; sb < nc; sb++) {
+                long hdr = hdr0 + 18L * R * sb;
+                long lo = base + 18L * R * ns + 128L * R * (c0 / 256 + sb);
+                long hi = base + 146L * R * ns + 64L * R * (c0 / 256 + sb);
+                for (int i = 0; i < n; ) {
+                    int m = i + 1 < n ? 2 : 1;
+                    int xo = i * cols + c0 + 256 * sb;
+                    // As Q4_K: per super-block, in two halves.
+                    for (int half = 0; half < 2; half++) {
+                        long lh = lo + 64L * R * half, hh = hi + 32L * R * half;
+                        int xh = xo + 128 * half;
+                        if (m == 2) {
+                            if (pair) {
+                                nibbleSums22(w, lh, lh + gb, 16, a.qky, xh, cols, s);
+                                q6HighSums22(w, hh, hh + gb, 16, a.qkz, a.qkSum8, xh, cols, s);
+                            } else {
+                                nibbleSums12(w, lh, 16, a.qky, xh, cols, s);
+                                q6HighSums12(w, hh, 16, a.qkz, a.qkSum8, xh, cols, s, 0);
+                            }
+                        } else {
+                            if (pair) {
+                                nibbleSums2(w, lh, lh + gb, 16, a.qky, xh, s);
+                                q6HighSums(w, hh + gb, 16, a.qkz, a.qkSum8, xh, s, SL);
+                            } else {
+                                nibbleSums(w, lh, 16, a.qky, xh, s, 0);
+                            }
+                            q6HighSums(w, hh, 16, a.qkz, a.qkSum8, xh, s, 0);
+                        }
+                        if (m == 2) {
+                            q6KHalf12(w, hdr, half, s, 0, 2 * SL, s32, 0, 2 * R);
+                            if (pair) q6KHalf12(w, hdr + gb, half, s, SL, 3 * SL, s32, R, 3 * R);
+                        } else {
+                            q6KHalf(w, hdr, half, s, 0, s32, 0);
+                            if (pair) q6KHalf(w, hdr + gb, half, s, SL, s32, R);
+                        }
+                    }
+                    for (int k = 0; k < m; k++) {
+                        int xb = (xo + k * cols) / 256;
+                        blockFloats(1, s32, 2 * k * R, sc.fs, R * sb, a.qkd, xb, acc, (i + k) * R);
+                        if (pair) blockFloats(1, s32, (2 * k + 1) * R, sc.fsb, R * sb, a.qkd, xb, acc, (n + i + k) * R);
+                    }
+                    i += m;
+                }
+            }
+        }
+    }
+
+    /** Q8_0, group g, all inputs, into {@code sc.acc}. */
+    private static void q8_0Group(Repacked p, int g, ActivationCache a, int n, Scratch sc) {
+        int cols = p.cols;
+        long base = g * p.groupBytes;
+        MemorySegment w = p.data;
+        float[] acc = sc.acc;
+        int chunk = n > 1 ? Q8_TILE : CHUNK_32;
+        for (int c0 = 0; c0 < cols; c0 += chunk) {
+            int cw = Math.min(chunk, cols - c0);
+            for (int i = 0; i < n; i++) {
+                int xo = i * cols + c0;
+                int a1 = i * R;
+                int nb = cols / 32;
+                long wq = base + 2L * R * nb + 32L * R * (c0 / 32);
+                if (n == 1) {
+                    floatSumsQ8_0(w, wq, cw / 32, a.q8f, xo, sc.f32);
+                    halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
+                } else {
+                    if (i == 0) {
+                        q8_0ToFloats(w, wq, cw, sc.wf);
+                        halvesToFloats(w, base + 2L * R * (c0 / 32), 2L * R, cw / 32, sc.fs, 0);
+                    }
+                    int q = i & 3;
+                    if (i - q + 4 <= n) {
+                        // Four inputs at a time: each weight vector loaded once for four FMAs.
+                        if (q == 0) floatSumsTile4(sc.wf, cw / 32, a.q8f, xo, cols, sc.f32x4);
+                        blockFloatSums(cw / 32, sc.f32x4, q * Q8_SLICE, sc.fs, a.q8d, xo / 32, acc, a1);
+                        continue;
+                    }
+                    floatSumsTile(sc.wf, cw / 32, a.q8f, xo, sc.f32);
+                }
+                blockFloatSums(cw / 32, sc.f32, 0, sc.fs, a.q8d, xo / 32, acc, a1);
+            }
+        }
+    }
+
     // ---- integer passes ----
+    // Variants: "2" = two groups (at, at2) sharing the activation broadcasts; "12" = one group, two inputs (at yo and
+    // yo + stride) sharing the weight loads and shifts; "22" = both. Each (input, group) gets exactly the 16-bit sums it
+    // gets alone (wrapping adds: only the sum modulo 2^16 matters, and it is the same in any order). Output slices: see
+    // {@link #SL}.
 
     /**
      * Sums over 8 columns per step of nibble vectors (two per step, 2R bytes each, from {@code at}) times the
-     * telescoped activations {@code y[yo..]}; the wrapped 16-bit sum of step t goes to {@code s[t*R..]}.
+     * telescoped activations {@code y[yo..]}; the wrapped 16-bit sum of step t goes to {@code s[so + t*R..]}.
      */
-    static void nibbleSums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s) {
+    static void nibbleSums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s, int so) {
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
         ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
@@ -260,12 +387,12 @@ final class InterleavedKernels {
                     .add(u.lanewise(LSHR, S4).mul(y[c + 5]))
                     .add(u.lanewise(LSHR, S8).mul(y[c + 6]))
                     .add(u.lanewise(LSHR, S12).mul(y[c + 7]));
-            acc.intoArray(s, R * t);
+            acc.intoArray(s, so + R * t);
         }
     }
 
-    /** {@link #nibbleSums} for two groups at once (at {@code at} and {@code at2}), sharing the activation broadcasts. */
-    static void nibbleSums2(MemorySegment w, long at, long at2, int steps, short[] y, int yo, short[] s, short[] s2) {
+    /** {@link #nibbleSums} for two groups (at {@code at} and {@code at2}, to slices 0 and 1). */
+    static void nibbleSums2(MemorySegment w, long at, long at2, int steps, short[] y, int yo, short[] s) {
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
         ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
@@ -291,16 +418,86 @@ final class InterleavedKernels {
             acc2 = acc2.add(u2.mul(y0)).add(u2.lanewise(LSHR, S4).mul(y1))
                     .add(u2.lanewise(LSHR, S8).mul(y2)).add(u2.lanewise(LSHR, S12).mul(y3));
             acc.intoArray(s, R * t);
-            acc2.intoArray(s2, R * t);
+            acc2.intoArray(s, SL + R * t);
+        }
+    }
+
+    /** {@link #nibbleSums} for two inputs (to slices 0 and 2). */
+    static void nibbleSums12(MemorySegment w, long at, int steps, short[] y, int yo, int stride, short[] s) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 4L * R * t;
+            int c = yo + 8 * t, d = c + stride;
+            ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
+            ShortVector v4 = v.lanewise(LSHR, S4), v8 = v.lanewise(LSHR, S8), v12 = v.lanewise(LSHR, S12);
+            ShortVector acc = v.mul(y[c]).add(v4.mul(y[c + 1])).add(v8.mul(y[c + 2])).add(v12.mul(y[c + 3]));
+            ShortVector acc2 = v.mul(y[d]).add(v4.mul(y[d + 1])).add(v8.mul(y[d + 2])).add(v12.mul(y[d + 3]));
+            ShortVector u = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+            ShortVector u4 = u.lanewise(LSHR, S4), u8 = u.lanewise(LSHR, S8), u12 = u.lanewise(LSHR, S12);
+            acc = acc.add(u.mul(y[c + 4])).add(u4.mul(y[c + 5])).add(u8.mul(y[c + 6])).add(u12.mul(y[c + 7]));
+            acc2 = acc2.add(u.mul(y[d + 4])).add(u4.mul(y[d + 5])).add(u8.mul(y[d + 6])).add(u12.mul(y[d + 7]));
+            acc.intoArray(s, R * t);
+            acc2.intoArray(s, 2 * SL + R * t);
+        }
+    }
+
+    /** {@link #nibbleSums} for two groups and two inputs (to slices 0..3). */
+    static void nibbleSums22(MemorySegment w, long at, long at2, int steps, short[] y, int yo, int stride, short[] s) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 4L * R * t, o2 = at2 + 4L * R * t;
+            int c = yo + 8 * t, d = c + stride;
+            ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
+            ShortVector v4 = v.lanewise(LSHR, S4), v8 = v.lanewise(LSHR, S8), v12 = v.lanewise(LSHR, S12);
+            ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
+            ShortVector q4 = q.lanewise(LSHR, S4), q8 = q.lanewise(LSHR, S8), q12 = q.lanewise(LSHR, S12);
+            ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+            ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
+            ShortVector a00 = v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
+            ShortVector a01 = q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
+            y0 = ShortVector.broadcast(SV, y[d]);
+            y1 = ShortVector.broadcast(SV, y[d + 1]);
+            y2 = ShortVector.broadcast(SV, y[d + 2]);
+            y3 = ShortVector.broadcast(SV, y[d + 3]);
+            ShortVector a10 = v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
+            ShortVector a11 = q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
+            v = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+            v4 = v.lanewise(LSHR, S4);
+            v8 = v.lanewise(LSHR, S8);
+            v12 = v.lanewise(LSHR, S12);
+            q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
+            q4 = q.lanewise(LSHR, S4);
+            q8 = q.lanewise(LSHR, S8);
+            q12 = q.lanewise(LSHR, S12);
+            y0 = ShortVector.broadcast(SV, y[c + 4]);
+            y1 = ShortVector.broadcast(SV, y[c + 5]);
+            y2 = ShortVector.broadcast(SV, y[c + 6]);
+            y3 = ShortVector.broadcast(SV, y[c + 7]);
+            a00 = a00.add(v.mul(y0)).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
+            a01 = a01.add(q.mul(y0)).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
+            y0 = ShortVector.broadcast(SV, y[d + 4]);
+            y1 = ShortVector.broadcast(SV, y[d + 5]);
+            y2 = ShortVector.broadcast(SV, y[d + 6]);
+            y3 = ShortVector.broadcast(SV, y[d + 7]);
+            a10 = a10.add(v.mul(y0)).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
+            a11 = a11.add(q.mul(y0)).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
+            a00.intoArray(s, R * t);
+            a01.intoArray(s, SL + R * t);
+            a10.intoArray(s, 2 * SL + R * t);
+            a11.intoArray(s, 3 * SL + R * t);
         }
     }
 
     /**
      * As {@link #nibbleSums}, but summing each block of 32 columns (4 steps) in a register: one wrapped 16-bit sum per
-     * block goes to {@code s[b*R..]}. Exact after the offset correction for the same reason (the block's true sum of
-     * {@code (q - 8) x} fits a short).
+     * block goes to {@code s[so + b*R..]}. Exact after the offset correction for the same reason (the block's true sum
+     * of {@code (q - 8) x} fits a short).
      */
-    static void blockSums(MemorySegment w, long at, int blocks, short[] y, int yo, short[] s) {
+    static void blockSums(MemorySegment w, long at, int blocks, short[] y, int yo, short[] s, int so) {
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
         ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
@@ -313,12 +510,12 @@ final class InterleavedKernels {
                 acc = acc.add(v.mul(y[c]).add(v.lanewise(LSHR, S4).mul(y[c + 1]))
                         .add(v.lanewise(LSHR, S8).mul(y[c + 2]).add(v.lanewise(LSHR, S12).mul(y[c + 3]))));
             }
-            acc.intoArray(s, R * b);
+            acc.intoArray(s, so + R * b);
         }
     }
 
-    /** {@link #blockSums} for two groups at once (at {@code at} and {@code at2}), sharing the activation broadcasts. */
-    static void blockSums2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, short[] s, short[] s2) {
+    /** {@link #blockSums} for two groups (at {@code at} and {@code at2}, to slices 0 and 1). */
+    static void blockSums2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, short[] s) {
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
         ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
@@ -337,16 +534,126 @@ final class InterleavedKernels {
                         .add(v2.lanewise(LSHR, S8).mul(y2).add(v2.lanewise(LSHR, S12).mul(y3))));
             }
             acc.intoArray(s, R * b);
-            acc2.intoArray(s2, R * b);
+            acc2.intoArray(s, SL + R * b);
+        }
+    }
+
+    /** {@link #blockSums} for two inputs (to slices 0 and 2). */
+    static void blockSums12(MemorySegment w, long at, int blocks, short[] y, int yo, int stride, short[] s) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int b = 0; b < blocks; b++) {
+            ShortVector acc = ShortVector.zero(SV), acc2 = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long o = at + 16L * R * b + 2L * R * t;
+                int c = yo + 32 * b + 4 * t, d = c + stride;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
+                ShortVector v4 = v.lanewise(LSHR, S4), v8 = v.lanewise(LSHR, S8), v12 = v.lanewise(LSHR, S12);
+                acc = acc.add(v.mul(y[c]).add(v4.mul(y[c + 1])).add(v8.mul(y[c + 2]).add(v12.mul(y[c + 3]))));
+                acc2 = acc2.add(v.mul(y[d]).add(v4.mul(y[d + 1])).add(v8.mul(y[d + 2]).add(v12.mul(y[d + 3]))));
+            }
+            acc.intoArray(s, R * b);
+            acc2.intoArray(s, 2 * SL + R * b);
+        }
+    }
+
+    /** {@link #blockSums} for two groups and two inputs (to slices 0..3). */
+    static void blockSums22(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, int stride, short[] s) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int b = 0; b < blocks; b++) {
+            ShortVector a00 = ShortVector.zero(SV), a01 = ShortVector.zero(SV);
+            ShortVector a10 = ShortVector.zero(SV), a11 = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long o = 16L * R * b + 2L * R * t;
+                int c = yo + 32 * b + 4 * t, d = c + stride;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, at + o, LE);
+                ShortVector v4 = v.lanewise(LSHR, S4), v8 = v.lanewise(LSHR, S8), v12 = v.lanewise(LSHR, S12);
+                ShortVector q = ShortVector.fromMemorySegment(SV, w, at2 + o, LE);
+                ShortVector q4 = q.lanewise(LSHR, S4), q8 = q.lanewise(LSHR, S8), q12 = q.lanewise(LSHR, S12);
+                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
+                a00 = a00.add(v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2).add(v12.mul(y3))));
+                a01 = a01.add(q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2).add(q12.mul(y3))));
+                y0 = ShortVector.broadcast(SV, y[d]);
+                y1 = ShortVector.broadcast(SV, y[d + 1]);
+                y2 = ShortVector.broadcast(SV, y[d + 2]);
+                y3 = ShortVector.broadcast(SV, y[d + 3]);
+                a10 = a10.add(v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2).add(v12.mul(y3))));
+                a11 = a11.add(q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2).add(q12.mul(y3))));
+            }
+            a00.intoArray(s, R * b);
+            a01.intoArray(s, SL + R * b);
+            a10.intoArray(s, 2 * SL + R * b);
+            a11.intoArray(s, 3 * SL + R * b);
+        }
+    }
+
+    /** {@link #blockSums} for two groups and four inputs (at {@code yo + k * stride}; to slices 0..7). */
+    static void blockSums24(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, int stride, short[] s) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        for (int b = 0; b < blocks; b++) {
+            ShortVector a00 = ShortVector.zero(SV), a01 = ShortVector.zero(SV);
+            ShortVector a10 = ShortVector.zero(SV), a11 = ShortVector.zero(SV);
+            ShortVector a20 = ShortVector.zero(SV), a21 = ShortVector.zero(SV);
+            ShortVector a30 = ShortVector.zero(SV), a31 = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long o = 16L * R * b + 2L * R * t;
+                int c = yo + 32 * b + 4 * t;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, at + o, LE);
+                ShortVector v4 = v.lanewise(LSHR, S4), v8 = v.lanewise(LSHR, S8), v12 = v.lanewise(LSHR, S12);
+                ShortVector q = ShortVector.fromMemorySegment(SV, w, at2 + o, LE);
+                ShortVector q4 = q.lanewise(LSHR, S4), q8 = q.lanewise(LSHR, S8), q12 = q.lanewise(LSHR, S12);
+                ShortVector y0, y1, y2, y3;
+                y0 = ShortVector.broadcast(SV, y[c]);
+                y1 = ShortVector.broadcast(SV, y[c + 1]);
+                y2 = ShortVector.broadcast(SV, y[c + 2]);
+                y3 = ShortVector.broadcast(SV, y[c + 3]);
+                a00 = a00.add(v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2).add(v12.mul(y3))));
+                a01 = a01.add(q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2).add(q12.mul(y3))));
+                c += stride;
+                y0 = ShortVector.broadcast(SV, y[c]);
+                y1 = ShortVector.broadcast(SV, y[c + 1]);
+                y2 = ShortVector.broadcast(SV, y[c + 2]);
+                y3 = ShortVector.broadcast(SV, y[c + 3]);
+                a10 = a10.add(v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2).add(v12.mul(y3))));
+                a11 = a11.add(q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2).add(q12.mul(y3))));
+                c += stride;
+                y0 = ShortVector.broadcast(SV, y[c]);
+                y1 = ShortVector.broadcast(SV, y[c + 1]);
+                y2 = ShortVector.broadcast(SV, y[c + 2]);
+                y3 = ShortVector.broadcast(SV, y[c + 3]);
+                a20 = a20.add(v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2).add(v12.mul(y3))));
+                a21 = a21.add(q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2).add(q12.mul(y3))));
+                c += stride;
+                y0 = ShortVector.broadcast(SV, y[c]);
+                y1 = ShortVector.broadcast(SV, y[c + 1]);
+                y2 = ShortVector.broadcast(SV, y[c + 2]);
+                y3 = ShortVector.broadcast(SV, y[c + 3]);
+                a30 = a30.add(v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2).add(v12.mul(y3))));
+                a31 = a31.add(q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2).add(q12.mul(y3))));
+            }
+            a00.intoArray(s, R * b);
+            a01.intoArray(s, SL + R * b);
+            a10.intoArray(s, 2 * SL + R * b);
+            a11.intoArray(s, 3 * SL + R * b);
+            a20.intoArray(s, 4 * SL + R * b);
+            a21.intoArray(s, 5 * SL + R * b);
+            a30.intoArray(s, 6 * SL + R * b);
+            a31.intoArray(s, 7 * SL + R * b);
         }
     }
 
     /**
      * Adds Q6_K's high 2-bit fields (one vector of 8 columns per step, from {@code at}) times {@code z} to the
-     * nibble sums in {@code s}, and subtracts {@code 32 * sum(x)} per 8 columns: the result is the exact sum of
+     * nibble sums in {@code s[so..]}, and subtracts {@code 32 * sum(x)} per 8 columns: the result is the exact sum of
      * {@code (q - 32) * x} over each 8 columns.
      */
-    static void q6HighSums(MemorySegment w, long at, int steps, short[] z, int[] sum8, int zo, short[] s) {
+    static void q6HighSums(MemorySegment w, long at, int steps, short[] z, int[] sum8, int zo, short[] s, int so) {
         ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
         ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
@@ -357,7 +664,7 @@ final class InterleavedKernels {
         for (int t = 0; t < steps; t++) {
             int c = zo + 8 * t;
             ShortVector h = ShortVector.fromMemorySegment(SV, w, at + 2L * R * t, LE);
-            ShortVector acc = ShortVector.fromArray(SV, s, R * t).sub((short) (32 * sum8[c / 8]))
+            ShortVector acc = ShortVector.fromArray(SV, s, so + R * t).sub((short) (32 * sum8[c / 8]))
                     .add(h.mul(z[c]))
                     .add(h.lanewise(LSHR, S2).mul(z[c + 1]))
                     .add(h.lanewise(LSHR, S4).mul(z[c + 2]))
@@ -366,10 +673,124 @@ final class InterleavedKernels {
                     .add(h.lanewise(LSHR, S10).mul(z[c + 5]))
                     .add(h.lanewise(LSHR, S12).mul(z[c + 6]))
                     .add(h.lanewise(LSHR, S14).mul(z[c + 7]));
-            acc.intoArray(s, R * t);
+            acc.intoArray(s, so + R * t);
         }
     }
 
+    /**
+     * {@link #q6HighSums} for two groups (at {@code at}, {@code at2}) and two inputs (at {@code zo}, {@code zo + stride}),
+     * slices 0..3. The fields are reached by shifting the loaded vectors 2 bits per column (one shift count in a
+     * register instead of seven).
+     */
+    static void q6HighSums22(MemorySegment w, long at, long at2, int steps, short[] z, int[] sum8, int zo, int stride, short[] s) {
+        ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
+        for (int t = 0; t < steps; t++) {
+            int c = zo + 8 * t, d = c + stride;
+            short oc = (short) (32 * sum8[c / 8]), od = (short) (32 * sum8[d / 8]);
+            ShortVector h = ShortVector.fromMemorySegment(SV, w, at + 2L * R * t, LE);
+            ShortVector q = ShortVector.fromMemorySegment(SV, w, at2 + 2L * R * t, LE);
+            ShortVector a00 = ShortVector.fromArray(SV, s, R * t).sub(oc);
+            ShortVector a01 = ShortVector.fromArray(SV, s, SL + R * t).sub(oc);
+            ShortVector a10 = ShortVector.fromArray(SV, s, 2 * SL + R * t).sub(od);
+            ShortVector a11 = ShortVector.fromArray(SV, s, 3 * SL + R * t).sub(od);
+            ShortVector zc, zd;
+            zc = ShortVector.broadcast(SV, z[c]);
+            zd = ShortVector.broadcast(SV, z[d]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            h = h.lanewise(LSHR, S2);
+            q = q.lanewise(LSHR, S2);
+            zc = ShortVector.broadcast(SV, z[c + 1]);
+            zd = ShortVector.broadcast(SV, z[d + 1]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            h = h.lanewise(LSHR, S2);
+            q = q.lanewise(LSHR, S2);
+            zc = ShortVector.broadcast(SV, z[c + 2]);
+            zd = ShortVector.broadcast(SV, z[d + 2]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            h = h.lanewise(LSHR, S2);
+            q = q.lanewise(LSHR, S2);
+            zc = ShortVector.broadcast(SV, z[c + 3]);
+            zd = ShortVector.broadcast(SV, z[d + 3]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            h = h.lanewise(LSHR, S2);
+            q = q.lanewise(LSHR, S2);
+            zc = ShortVector.broadcast(SV, z[c + 4]);
+            zd = ShortVector.broadcast(SV, z[d + 4]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            h = h.lanewise(LSHR, S2);
+            q = q.lanewise(LSHR, S2);
+            zc = ShortVector.broadcast(SV, z[c + 5]);
+            zd = ShortVector.broadcast(SV, z[d + 5]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            h = h.lanewise(LSHR, S2);
+            q = q.lanewise(LSHR, S2);
+            zc = ShortVector.broadcast(SV, z[c + 6]);
+            zd = ShortVector.broadcast(SV, z[d + 6]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            h = h.lanewise(LSHR, S2);
+            q = q.lanewise(LSHR, S2);
+            zc = ShortVector.broadcast(SV, z[c + 7]);
+            zd = ShortVector.broadcast(SV, z[d + 7]);
+            a00 = a00.add(h.mul(zc));
+            a01 = a01.add(q.mul(zc));
+            a10 = a10.add(h.mul(zd));
+            a11 = a11.add(q.mul(zd));
+            a00.intoArray(s, R * t);
+            a01.intoArray(s, SL + R * t);
+            a10.intoArray(s, 2 * SL + R * t);
+            a11.intoArray(s, 3 * SL + R * t);
+        }
+    }
+
+    /** {@link #q6HighSums} for two inputs (at {@code zo} and {@code zo + stride}; slices {@code so} and {@code so + 2 SL}). */
+    static void q6HighSums12(MemorySegment w, long at, int steps, short[] z, int[] sum8, int zo, int stride, short[] s, int so) {
+        ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S10 = ShortVector.broadcast(SV, (short) 10);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S14 = ShortVector.broadcast(SV, (short) 14);
+        int so2 = so + 2 * SL;
+        for (int t = 0; t < steps; t++) {
+            int c = zo + 8 * t, d = c + stride;
+            ShortVector h = ShortVector.fromMemorySegment(SV, w, at + 2L * R * t, LE);
+            ShortVector h2 = h.lanewise(LSHR, S2), h4 = h.lanewise(LSHR, S4), h6 = h.lanewise(LSHR, S6);
+            ShortVector acc = ShortVector.fromArray(SV, s, so + R * t).sub((short) (32 * sum8[c / 8]))
+                    .add(h.mul(z[c])).add(h2.mul(z[c + 1])).add(h4.mul(z[c + 2])).add(h6.mul(z[c + 3]));
+            ShortVector acc2 = ShortVector.fromArray(SV, s, so2 + R * t).sub((short) (32 * sum8[d / 8]))
+                    .add(h.mul(z[d])).add(h2.mul(z[d + 1])).add(h4.mul(z[d + 2])).add(h6.mul(z[d + 3]));
+            h2 = h.lanewise(LSHR, S8);
+            h4 = h.lanewise(LSHR, S10);
+            h6 = h.lanewise(LSHR, S12);
+            ShortVector h14 = h.lanewise(LSHR, S14);
+            acc = acc.add(h2.mul(z[c + 4])).add(h4.mul(z[c + 5])).add(h6.mul(z[c + 6])).add(h14.mul(z[c + 7]));
+            acc2 = acc2.add(h2.mul(z[d + 4])).add(h4.mul(z[d + 5])).add(h6.mul(z[d + 6])).add(h14.mul(z[d + 7]));
+            acc.intoArray(s, so + R * t);
+            acc2.intoArray(s, so2 + R * t);
+        }
+    }
     /**
      * Q8_0 on the FMA units: per block of 32 columns, each column's R int8 (in row order) are converted to floats,
      * R/2 at a time, and multiplied-added with the activation's int8 value as a float; the block's R sums go to
@@ -509,23 +930,26 @@ final class InterleavedKernels {
      * Q4_0, integer half of the scale pass: per block, the 4 partial 16-bit sums plus the offset correction (exact
      * {@code sum (q - 8) x}), widened into {@code s32[R*b..]} (rows 0..R/2-1, then the rest).
      */
-    static void q4_0Ints(int nb, short[] s, int[] xsum, int xb, int[] s32) {
+    static void q4_0Ints(int nb, short[] s, int so, int[] xsum, int xb, int[] s32) {
         for (int b = 0; b < nb; b++) {
-            IntVector t = ShortVector.fromArray(SV, s, R * b).sub((short) (8 * xsum[xb + b])).reinterpretAsInts();
+            IntVector t = ShortVector.fromArray(SV, s, so + R * b).sub((short) (8 * xsum[xb + b])).reinterpretAsInts();
             t.lanewise(LSHL, 16).lanewise(ASHR, 16).intoArray(s32, R * b);
             t.lanewise(ASHR, 16).intoArray(s32, R * b + H);
         }
     }
 
-    /** {@code acc += s32 * scale * d_x} per block, R rows: one f32 scale per row and block in {@code scales}. */
-    static void blockFloats(int nb, int[] s32, float[] scales, float[] xd, int xb, float[] acc, int ao) {
+    /**
+     * {@code acc += s32 * scale * d_x} per block, R rows ({@code s32[so + R*b..]}): one f32 scale per row and block in
+     * {@code scales[sco + R*b..]}.
+     */
+    static void blockFloats(int nb, int[] s32, int so, float[] scales, int sco, float[] xd, int xb, float[] acc, int ao) {
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
         for (int b = 0; b < nb; b++) {
             FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
-            FloatVector v0 = (FloatVector) IntVector.fromArray(IV, s32, R * b).convert(VectorOperators.I2F, 0);
-            FloatVector v1 = (FloatVector) IntVector.fromArray(IV, s32, R * b + H).convert(VectorOperators.I2F, 0);
-            f0 = v0.fma(FloatVector.fromArray(FV, scales, R * b).mul(d), f0);
-            f1 = v1.fma(FloatVector.fromArray(FV, scales, R * b + H).mul(d), f1);
+            FloatVector v0 = (FloatVector) IntVector.fromArray(IV, s32, so + R * b).convert(VectorOperators.I2F, 0);
+            FloatVector v1 = (FloatVector) IntVector.fromArray(IV, s32, so + R * b + H).convert(VectorOperators.I2F, 0);
+            f0 = v0.fma(FloatVector.fromArray(FV, scales, sco + R * b).mul(d), f0);
+            f1 = v1.fma(FloatVector.fromArray(FV, scales, sco + R * b + H).mul(d), f1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
@@ -543,30 +967,30 @@ final class InterleavedKernels {
         f1.intoArray(acc, ao + H);
     }
 
-    /** Q4_K, float half: as ggml, {@code acc += (d_x d) * sums - (d_x dmin) * mins} per super-block. */
-    static void q4KFloats(int ns, int[] s32, float[] d, float[] dmin, float[] xd, int xb, float[] acc, int ao) {
+    /**
+     * Q4_K, float half, one super-block: as ggml, {@code acc += (d_x d) * sums - (d_x dmin) * mins}; the sums and
+     * mins at {@code s32[k..k+2R)}, the scales at {@code d[dso..]} and {@code dmin[dso..]}.
+     */
+    static void q4KFloats(int[] s32, int k, float[] d, float[] dmin, int dso, float[] xd, int xb, float[] acc, int ao) {
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
-        for (int sb = 0; sb < ns; sb++) {
-            int k = 2 * R * sb;
-            FloatVector dx = FloatVector.broadcast(FV, xd[xb + sb]);
-            FloatVector s0 = (FloatVector) IntVector.fromArray(IV, s32, k).convert(VectorOperators.I2F, 0);
-            FloatVector s1 = (FloatVector) IntVector.fromArray(IV, s32, k + H).convert(VectorOperators.I2F, 0);
-            FloatVector n0 = (FloatVector) IntVector.fromArray(IV, s32, k + R).convert(VectorOperators.I2F, 0);
-            FloatVector n1 = (FloatVector) IntVector.fromArray(IV, s32, k + R + H).convert(VectorOperators.I2F, 0);
-            f0 = f0.add(s0.mul(FloatVector.fromArray(FV, d, R * sb).mul(dx))
-                    .sub(n0.mul(FloatVector.fromArray(FV, dmin, R * sb).mul(dx))));
-            f1 = f1.add(s1.mul(FloatVector.fromArray(FV, d, R * sb + H).mul(dx))
-                    .sub(n1.mul(FloatVector.fromArray(FV, dmin, R * sb + H).mul(dx))));
-        }
+        FloatVector dx = FloatVector.broadcast(FV, xd[xb]);
+        FloatVector s0 = (FloatVector) IntVector.fromArray(IV, s32, k).convert(VectorOperators.I2F, 0);
+        FloatVector s1 = (FloatVector) IntVector.fromArray(IV, s32, k + H).convert(VectorOperators.I2F, 0);
+        FloatVector n0 = (FloatVector) IntVector.fromArray(IV, s32, k + R).convert(VectorOperators.I2F, 0);
+        FloatVector n1 = (FloatVector) IntVector.fromArray(IV, s32, k + R + H).convert(VectorOperators.I2F, 0);
+        f0 = f0.add(s0.mul(FloatVector.fromArray(FV, d, dso).mul(dx))
+                .sub(n0.mul(FloatVector.fromArray(FV, dmin, dso).mul(dx))));
+        f1 = f1.add(s1.mul(FloatVector.fromArray(FV, d, dso + H).mul(dx))
+                .sub(n1.mul(FloatVector.fromArray(FV, dmin, dso + H).mul(dx))));
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
     }
 
     /**
      * Q4_K, integer half of the scale pass, for one super-block, half {@code half} (sub-blocks 4h..4h+3, their 16-bit sums in
-     * {@code s[0..4R)}): half 0 sets {@code s32[0..2R)}, half 1 adds to it.
+     * {@code s[so..so+4R)}): half 0 sets {@code s32[o..o+2R)} (sums, then mins), half 1 adds to it.
      */
-    static void q4KHalf(MemorySegment w, long hdr, int half, short[] s, int[] bsum, int xb, int[] s32) {
+    static void q4KHalf(MemorySegment w, long hdr, int half, short[] s, int so, int[] bsum, int xb, int[] s32, int o) {
         IntVector a0, a1, m0, m1;
         if (half == 0) {
             a0 = IntVector.zero(IV);
@@ -574,57 +998,147 @@ final class InterleavedKernels {
             m0 = IntVector.zero(IV);
             m1 = IntVector.zero(IV);
         } else {
-            a0 = IntVector.fromArray(IV, s32, 0);
-            a1 = IntVector.fromArray(IV, s32, H);
-            m0 = IntVector.fromArray(IV, s32, R);
-            m1 = IntVector.fromArray(IV, s32, R + H);
+            a0 = IntVector.fromArray(IV, s32, o);
+            a1 = IntVector.fromArray(IV, s32, o + H);
+            m0 = IntVector.fromArray(IV, s32, o + R);
+            m1 = IntVector.fromArray(IV, s32, o + R + H);
         }
         for (int k = 0; k < 4; k++) {
             int j = 4 * half + k;
             int xs = bsum[16 * xb + 2 * j] + bsum[16 * xb + 2 * j + 1];
             // t = sum (q - 8) x exactly; sum q x = t + 8 * sum x.
-            IntVector t = ShortVector.fromArray(SV, s, R * k).sub((short) (8 * xs)).reinterpretAsInts();
-            long so = hdr + 4L * R + (long) R * j;
-            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
-            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
-            IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
-            IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector t = ShortVector.fromArray(SV, s, so + R * k).sub((short) (8 * xs)).reinterpretAsInts();
+            long sa = hdr + 4L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
             a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs).mul(sc0));
             a1 = a1.add(t.lanewise(ASHR, 16).add(8 * xs).mul(sc1));
             m0 = m0.add(mn0.mul(xs));
             m1 = m1.add(mn1.mul(xs));
         }
-        a0.intoArray(s32, 0);
-        a1.intoArray(s32, H);
-        m0.intoArray(s32, R);
-        m1.intoArray(s32, R + H);
+        a0.intoArray(s32, o);
+        a1.intoArray(s32, o + H);
+        m0.intoArray(s32, o + R);
+        m1.intoArray(s32, o + R + H);
+    }
+
+    /**
+     * {@link #q4KHalf} for two inputs (16-bit sums at {@code so} and {@code so2}, activation super-blocks {@code xb} and
+     * {@code xb2}, to {@code s32[o..]} and {@code s32[o2..]}): the weights' scales and mins are widened once for both.
+     */
+    static void q4KHalf12(MemorySegment w, long hdr, int half, short[] s, int so, int so2, int[] bsum, int xb, int xb2,
+                          int[] s32, int o, int o2) {
+        IntVector a0, a1, m0, m1, b0, b1, n0, n1;
+        if (half == 0) {
+            a0 = IntVector.zero(IV);
+            a1 = IntVector.zero(IV);
+            m0 = IntVector.zero(IV);
+            m1 = IntVector.zero(IV);
+            b0 = IntVector.zero(IV);
+            b1 = IntVector.zero(IV);
+            n0 = IntVector.zero(IV);
+            n1 = IntVector.zero(IV);
+        } else {
+            a0 = IntVector.fromArray(IV, s32, o);
+            a1 = IntVector.fromArray(IV, s32, o + H);
+            m0 = IntVector.fromArray(IV, s32, o + R);
+            m1 = IntVector.fromArray(IV, s32, o + R + H);
+            b0 = IntVector.fromArray(IV, s32, o2);
+            b1 = IntVector.fromArray(IV, s32, o2 + H);
+            n0 = IntVector.fromArray(IV, s32, o2 + R);
+            n1 = IntVector.fromArray(IV, s32, o2 + R + H);
+        }
+        for (int k = 0; k < 4; k++) {
+            int j = 4 * half + k;
+            long sa = hdr + 4L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            int xs = bsum[16 * xb + 2 * j] + bsum[16 * xb + 2 * j + 1];
+            IntVector t = ShortVector.fromArray(SV, s, so + R * k).sub((short) (8 * xs)).reinterpretAsInts();
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).add(8 * xs).mul(sc1));
+            m0 = m0.add(mn0.mul(xs));
+            m1 = m1.add(mn1.mul(xs));
+            int xs2 = bsum[16 * xb2 + 2 * j] + bsum[16 * xb2 + 2 * j + 1];
+            IntVector t2 = ShortVector.fromArray(SV, s, so2 + R * k).sub((short) (8 * xs2)).reinterpretAsInts();
+            b0 = b0.add(t2.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs2).mul(sc0));
+            b1 = b1.add(t2.lanewise(ASHR, 16).add(8 * xs2).mul(sc1));
+            n0 = n0.add(mn0.mul(xs2));
+            n1 = n1.add(mn1.mul(xs2));
+        }
+        a0.intoArray(s32, o);
+        a1.intoArray(s32, o + H);
+        m0.intoArray(s32, o + R);
+        m1.intoArray(s32, o + R + H);
+        b0.intoArray(s32, o2);
+        b1.intoArray(s32, o2 + H);
+        n0.intoArray(s32, o2 + R);
+        n1.intoArray(s32, o2 + R + H);
+    }
+
+    /** {@link #q6KHalf} for two inputs (sums at {@code so} and {@code so2}, to {@code s32[o..]} and {@code s32[o2..]}). */
+    static void q6KHalf12(MemorySegment w, long hdr, int half, short[] s, int so, int so2, int[] s32, int o, int o2) {
+        IntVector a0, a1, b0, b1;
+        if (half == 0) {
+            a0 = IntVector.zero(IV);
+            a1 = IntVector.zero(IV);
+            b0 = IntVector.zero(IV);
+            b1 = IntVector.zero(IV);
+        } else {
+            a0 = IntVector.fromArray(IV, s32, o);
+            a1 = IntVector.fromArray(IV, s32, o + H);
+            b0 = IntVector.fromArray(IV, s32, o2);
+            b1 = IntVector.fromArray(IV, s32, o2 + H);
+        }
+        for (int k = 0; k < 8; k++) {
+            int j = 8 * half + k;
+            long sa = hdr + 2L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector t = ShortVector.fromArray(SV, s, so + 2 * R * k).reinterpretAsInts();
+            IntVector u = ShortVector.fromArray(SV, s, so + 2 * R * k + R).reinterpretAsInts();
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(u.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).add(u.lanewise(ASHR, 16)).mul(sc1));
+            t = ShortVector.fromArray(SV, s, so2 + 2 * R * k).reinterpretAsInts();
+            u = ShortVector.fromArray(SV, s, so2 + 2 * R * k + R).reinterpretAsInts();
+            b0 = b0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(u.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
+            b1 = b1.add(t.lanewise(ASHR, 16).add(u.lanewise(ASHR, 16)).mul(sc1));
+        }
+        a0.intoArray(s32, o);
+        a1.intoArray(s32, o + H);
+        b0.intoArray(s32, o2);
+        b1.intoArray(s32, o2 + H);
     }
 
     /**
      * Q6_K, integer half of the scale pass, for one super-block, half {@code half} (groups of 16 columns 8h..8h+7, their 8-column sums in
-     * {@code s[0..16R)}): half 0 sets {@code s32[0..R)}, half 1 adds to it.
+     * {@code s[so..so+16R)}): half 0 sets {@code s32[o..o+R)}, half 1 adds to it.
      */
-    static void q6KHalf(MemorySegment w, long hdr, int half, short[] s, int[] s32) {
+    static void q6KHalf(MemorySegment w, long hdr, int half, short[] s, int so, int[] s32, int o) {
         IntVector a0, a1;
         if (half == 0) {
             a0 = IntVector.zero(IV);
             a1 = IntVector.zero(IV);
         } else {
-            a0 = IntVector.fromArray(IV, s32, 0);
-            a1 = IntVector.fromArray(IV, s32, H);
+            a0 = IntVector.fromArray(IV, s32, o);
+            a1 = IntVector.fromArray(IV, s32, o + H);
         }
         for (int k = 0; k < 8; k++) {
             int j = 8 * half + k;
-            IntVector t = ShortVector.fromArray(SV, s, 2 * R * k).reinterpretAsInts();
-            IntVector u = ShortVector.fromArray(SV, s, 2 * R * k + R).reinterpretAsInts();
-            long so = hdr + 2L * R + (long) R * j;
-            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, so, LE).convertShape(VectorOperators.B2I, IV, 0);
-            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, so + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector t = ShortVector.fromArray(SV, s, so + 2 * R * k).reinterpretAsInts();
+            IntVector u = ShortVector.fromArray(SV, s, so + 2 * R * k + R).reinterpretAsInts();
+            long sa = hdr + 2L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
             a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(u.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
             a1 = a1.add(t.lanewise(ASHR, 16).add(u.lanewise(ASHR, 16)).mul(sc1));
         }
-        a0.intoArray(s32, 0);
-        a1.intoArray(s32, H);
+        a0.intoArray(s32, o);
+        a1.intoArray(s32, o + H);
     }
 
 }

@@ -167,7 +167,11 @@ class MatMulTest {
                 Tensor w = randomTensor(type, cols, rows, 17L * cols + rows + type.id);
                 assertTrue(one.prepare(w, arena));
                 assertTrue(three.prepare(w, arena));
-                for (int n : new int[]{1, 3, 9}) {
+                // The integer passes take inputs four at a time (Q4_0 and Q4_K on a pair of groups), then two, then
+                // one: n = 4, 5, 6, 3 leave every remainder mod 4, 9 goes 4 + 4 + 1. Short passes up to SHORT_N (Q4_0)
+                // or SHORT_N_K inputs, long ones above. Groups: 37 and 33 rows make one pair, 70 a pair and a single
+                // group, 1 a single group; three threads split the groups differently again.
+                for (int n : new int[]{1, 2, 3, 4, 5, 6, 9}) {
                     float[] x = DequantTest.gaussian(11 * n + cols, n * cols);
                     check(w, x, n, "prepared");
                 }
