@@ -73,6 +73,11 @@ public final class ClusterBench {
         String fingerprint;
         ModelProfile profile;
         int ctx = 256;
+        // Activation type on the wire between stages: f32 (default), f16 or bf16 (-Dstrata.bench.activations).
+        String activations = System.getProperty("strata.bench.activations", "f32");
+        if (!List.of("f32", "f16", "bf16").contains(activations)) {
+            throw new IllegalArgumentException("strata.bench.activations must be f32, f16 or bf16, not " + activations);
+        }
         try (GgufFile f = GgufFile.open(model)) {
             cfg = ModelConfig.from(f);
             fingerprint = f.fingerprint();
@@ -137,13 +142,13 @@ public final class ClusterBench {
                     stages.add(new Plan.Stage(s, workers.get(s)[1], workers.get(s)[2], first, end, profile.weightBytes(first, end),
                             profile.kvBytes(first, end), 0));
                 }
-                Plan plan = new Plan(++version, "bench", model.getFileName().toString(), fingerprint, null, ctx, 1, "f16", "f32", 16,
+                Plan plan = new Plan(++version, "bench", model.getFileName().toString(), fingerprint, null, ctx, 1, "f16", activations, 16,
                         List.copyOf(stages), 0);
                 byte[] json = ZkRecords.json(ZkRecords.record(plan));
                 if (client.checkExists().forPath(PlanStore.PATH) == null) client.create().forPath(PlanStore.PATH, json);
                 else client.setData().forPath(PlanStore.PATH, json);
                 try (Coordinator c = new Coordinator(new Coordinator.Config(zk.connectString(), "/strata", "bench", model, ctx, 1, "f16",
-                        "f32", 16, 1, 0, false, 15_000)); Generator g = new Generator(c::pipeline, Duration.ofMinutes(5))) {
+                        activations, 16, 1, 0, false, 15_000)); Generator g = new Generator(c::pipeline, Duration.ofMinutes(5))) {
                     c.awaitReady(Duration.ofMinutes(10));
                     int[] prompt = new SplittableRandom(7).ints(16, 0, cfg.vocab()).toArray();
                     g.generate(Generator.Request.greedy(prompt, Math.min(16, tokens)), null);  // warm-up: JIT and page-in
@@ -198,12 +203,12 @@ public final class ClusterBench {
                     }
                     String load = loads(c, plan);
                     String row = String.format(Locale.ROOT,
-                            "{\"stages\":%d,\"steps\":%d,\"tpot_ms\":%.3f,\"tpot_p10_ms\":%.3f,\"tpot_p90_ms\":%.3f,\"network_ms\":%.3f,"
+                            "{\"stages\":%d,\"activations\":\"%s\",\"steps\":%d,\"tpot_ms\":%.3f,\"tpot_p10_ms\":%.3f,\"tpot_p90_ms\":%.3f,\"network_ms\":%.3f,"
                                     + "\"network_p10_ms\":%.3f,\"network_p90_ms\":%.3f,\"stage_wait_ms\":%.3f,\"h_ms\":%s,\"h_network_ms\":%s,\"h_network_p10_ms\":%s,"
                                     + "\"network_p10_early_ms\":%.3f,\"network_p10_late_ms\":%.3f,\"h_network_p10_early_ms\":%s,\"h_network_p10_late_ms\":%s,\"empty_step_ms\":%.3f,\"empty_step_p10_ms\":%.3f,\"h_empty_ms\":%s,"
                                     + "\"empty_after_sleep_ms\":%.3f,\"empty_after_sleep_p10_ms\":%.3f,\"h_empty_after_sleep_ms\":%s,"
                                     + "\"empty_after_stream_ms\":%.3f,\"empty_after_stream_p10_ms\":%.3f,\"h_empty_after_stream_ms\":%s,\"loadavg\":%.2f,\"loads\":[%s]}",
-                            n, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6, median(queued) / 1e6,
+                            n, activations, rtt.size(), tpot, pct(rtt, 10) / 1e6, pct(rtt, 90) / 1e6, nett, pct(net, 10) / 1e6, pct(net, 90) / 1e6, median(queued) / 1e6,
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (tpot - tpot1) / (n - 1)),
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (nett - net1) / (n - 1)),
                             n == 1 ? "null" : String.format(Locale.ROOT, "%.3f", (netP10 - netP10First) / (n - 1)),
