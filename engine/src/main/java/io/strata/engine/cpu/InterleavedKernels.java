@@ -178,15 +178,7 @@ final class InterleavedKernels {
             for (int i = 0; i < n; ) {
                 int m = pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
                 int xo = i * cols + c0;
-                if (m == 4) {
-                    blockSums24(w, v, v + gb, nb, a.q8y, xo, cols, s);
-                } else if (m == 2) {
-                    if (pair) blockSums22(w, v, v + gb, nb, a.q8y, xo, cols, s);
-                    else blockSums12(w, v, nb, a.q8y, xo, cols, s);
-                } else {
-                    if (pair) blockSums2(w, v, v + gb, nb, a.q8y, xo, s);
-                    else blockSums(w, v, nb, a.q8y, xo, s, 0);
-                }
+                blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
                 for (int k = 0; k < m; k++) {
                     int xb = (xo + k * cols) / 32;
                     q4_0Ints(nb, s, 2 * k * SL, a.q8sum, xb, sc.s32);
@@ -231,15 +223,7 @@ final class InterleavedKernels {
                     for (int half = 0; half < 2; half++) {
                         long vh = v + 64L * R * half;
                         int xh = xo + 128 * half;
-                        if (m == 4) {
-                            blockSums24(w, vh, vh + gb, 4, a.qky, xh, cols, s);
-                        } else if (m == 2) {
-                            if (pair) blockSums22(w, vh, vh + gb, 4, a.qky, xh, cols, s);
-                            else blockSums12(w, vh, 4, a.qky, xh, cols, s);
-                        } else {
-                            if (pair) blockSums2(w, vh, vh + gb, 4, a.qky, xh, s);
-                            else blockSums(w, vh, 4, a.qky, xh, s, 0);
-                        }
+                        blockSums(m, pair, w, vh, gb, 4, a.qky, xh, cols, s);
                         int xb = xo / 256, xs = cols / 256;
                         if (m >= 2) {
                             for (int k = 0; k < m; k += 2) {
@@ -260,6 +244,24 @@ final class InterleavedKernels {
                     i += m;
                 }
             }
+        }
+    }
+
+    /**
+     * The integer pass of Q4_0 and Q4_K over {@code blocks} blocks of 32 columns for {@code m} (1, 2, or 4 with a pair) inputs from
+     * {@code yo} (inputs {@code stride} apart) on group {@code at} and, if {@code pair}, the next group
+     * ({@code gb} bytes on): the kernel that shares each weight load and shift between those inputs and groups.
+     */
+    private static void blockSums(int m, boolean pair, MemorySegment w, long at, long gb, int blocks, short[] y, int yo,
+                                  int stride, short[] s) {
+        if (m == 4) {
+            blockSums24(w, at, at + gb, blocks, y, yo, stride, s);
+        } else if (m == 2) {
+            if (pair) blockSums22(w, at, at + gb, blocks, y, yo, stride, s);
+            else blockSums12(w, at, blocks, y, yo, stride, s);
+        } else {
+            if (pair) blockSums2(w, at, at + gb, blocks, y, yo, s);
+            else blockSums(w, at, blocks, y, yo, s, 0);
         }
     }
 
