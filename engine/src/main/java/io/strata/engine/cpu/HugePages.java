@@ -80,6 +80,21 @@ public final class HugePages {
         }
     }
 
+    /**
+     * Advises huge pages for a map of a file ({@code madvise(MADV_HUGEPAGE)}; {@code map} must start on a page, as
+     * {@code FileChannel.map} segments do). Linux then fills the page cache with 2 MiB folios when a fault misses
+     * and maps them whole where the map and the file agree modulo 2 MiB (which the kernel arranges for maps of 2 MiB
+     * and more); pages already cached stay the size they are. Best effort: false where refused or unavailable.
+     */
+    public static boolean adviseFile(MemorySegment map) {
+        if (MADVISE == null || map.byteSize() < HUGE || map.address() % 4096 != 0) return false;
+        try {
+            return (int) MADVISE.invokeExact(map, map.byteSize(), MADV_HUGEPAGE) == 0;
+        } catch (Throwable t) {
+            return false;
+        }
+    }
+
     private static void unmap(MemorySegment s) {
         try {
             int rc = (int) MUNMAP.invokeExact(s, s.byteSize());

@@ -48,6 +48,7 @@ final class MappedScratch implements SegmentAllocator, AutoCloseable {
             Path f = Files.createTempFile(dir, "strata-repack-", ".bin");
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
                 MemorySegment seg = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+                HugePages.adviseFile(seg);
                 mapped += size;
                 return seg;
             } finally {

@@ -16,6 +16,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -109,6 +110,10 @@ class RepackCacheTest {
                 assertEquals(-1, fresh.data().mismatch(written.data()), n + ": written copy");
                 assertEquals(-1, fresh.data().mismatch(read.data()), n + ": copy read back");
                 assertTrue(read.data().isReadOnly(), n + ": stored copies are mapped read-only");
+                // The copy starts the file (so that it starts on a 2 MiB boundary), the header page ends it.
+                byte[] onDisk = assertDoesNotThrowIo(() -> Files.readAllBytes(cache.file(w, o)));
+                assertEquals(RepackCache.headerAt(fresh.data().byteSize()) + RepackCache.HEADER, onDisk.length, n + ": file size");
+                assertEquals(-1, fresh.data().mismatch(MemorySegment.ofArray(onDisk).asSlice(0, fresh.data().byteSize())), n + ": copy at offset 0");
                 checked++;
             }
             assertTrue(checked >= 7, "checked " + checked + " tensors");
@@ -142,7 +147,7 @@ class RepackCacheTest {
         byte[] before = Files.readAllBytes(flipped);
         // one bit of the weights flipped
         try (FileChannel ch = FileChannel.open(flipped, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            long at = RepackCache.HEADER + (ch.size() - RepackCache.HEADER) / 2;
+            long at = (ch.size() - RepackCache.HEADER) / 2; // the copy comes first, the header page last
             ByteBuffer b = ByteBuffer.allocate(1);
             ch.read(b, at);
             b.put(0, (byte) (b.get(0) ^ 0x10)).rewind();
@@ -154,11 +159,12 @@ class RepackCacheTest {
         }
         // not a cache file
         try (FileChannel ch = FileChannel.open(badMagic, StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.wrap("GGUFxxxx".getBytes()), 0);
+            ch.write(ByteBuffer.wrap("GGUFxxxx".getBytes()), ch.size() - RepackCache.HEADER);
         }
         // written by another layout version
         try (FileChannel ch = FileChannel.open(oldLayout, StandardOpenOption.WRITE)) {
-            ch.write(ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, Repacked.LAYOUT_VERSION + 7), 12);
+            ch.write(ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, Repacked.LAYOUT_VERSION + 7),
+                    ch.size() - RepackCache.HEADER + 12);
         }
         Files.write(empty, new byte[0]);
         try (CpuBackend b = new CpuBackend(1, new RepackCache(dir))) {
@@ -286,6 +292,23 @@ class RepackCacheTest {
             out.asFloatBuffer().put(l);
             Files.write(Path.of(a[4]), out.array());
         }
+    }
+
+    @Test
+    void copiesInTheFirstFormatArePrunedOtherFilesKept(@TempDir Path dir) throws IOException {
+        // Format 1 put the header page first.
+        Path old = dir.resolve("blk.0.attn_q.weight.0123456789abcdef0123.repack");
+        ByteBuffer h = ByteBuffer.allocate(2 * RepackCache.HEADER).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        h.putLong(0, RepackCache.MAGIC).putInt(8, 1).putInt(12, Repacked.LAYOUT_VERSION);
+        Files.write(old, h.array());
+        Path other = dir.resolve("notes.repack");
+        Files.writeString(other, "not a cache file");
+        try (CpuBackend b = new CpuBackend(1, new RepackCache(dir))) {
+            logits(Fixtures.path("kq/kq-Q4_0.gguf"), b);
+            assertTrue(b.prepareStats().stored() > 0, b.prepareStats().toString());
+        }
+        assertFalse(Files.exists(old), "a copy in format 1 is deleted by the first write");
+        assertTrue(Files.exists(other), "a file that is not a copy is left alone");
     }
 
     @Test
