@@ -84,7 +84,8 @@ public final class Worker implements AutoCloseable {
                     String.format("%.1f", r.bandwidthBytesPerSecond() / 1e9), describe(r.matmulBytesPerSecond()));
 
             WorkerRecord.Builder rec = WorkerRecord.newBuilder().setWorkerId(id).setAddress(server.address())
-                    .setBackend(c.backend().name()).setThreads(threads(c.backend())).setTotalMemoryBytes(total)
+                    .setBackend(c.backend().name()).setThreads(threads(c.backend()))
+                    .setCpus(Runtime.getRuntime().availableProcessors()).setTotalMemoryBytes(total)
                     .setUsableMemoryBytes(budget).setRecommendedWorkingSetBytes(workingSet)
                     .setMemoryBandwidthBytesPerSecond(r.bandwidthBytesPerSecond())
                     .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT_VALUE).setStartedAtMillis(System.currentTimeMillis())

@@ -124,10 +124,11 @@ public final class ClusterPipeline implements PipelineExecutor {
         return coordinator.notReadyReason();
     }
 
+    /** The plan's {@link Plan#concurrentStages stages that can compute at once}: one per stage on separate hosts. */
     @Override
     public int depth() {
         Plan plan = coordinator.plan();
-        return plan == null ? 1 : Math.max(1, plan.stages().size());
+        return plan == null ? 1 : plan.concurrentStages(coordinator.workers());
     }
 
     @Override

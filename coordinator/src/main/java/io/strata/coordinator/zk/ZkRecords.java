@@ -61,7 +61,7 @@ public final class ZkRecords {
         Map<String, Double> perLayer = new java.util.HashMap<>();
         for (io.strata.proto.v1.ModelTiming t : r.getModelsList()) perLayer.put(t.getFingerprint(), t.getSecondsPerLayer());
         return new WorkerInfo(r.getWorkerId(), r.getAddress(), r.getBackend(), r.getUsableMemoryBytes(), r.getTotalMemoryBytes(),
-                r.getMemoryBandwidthBytesPerSecond(), Map.copyOf(m), r.getThreads(), Map.copyOf(perLayer));
+                r.getMemoryBandwidthBytesPerSecond(), Map.copyOf(m), r.getThreads(), r.getCpus(), Map.copyOf(perLayer));
     }
 
     public static PlanRecord record(Plan p) {

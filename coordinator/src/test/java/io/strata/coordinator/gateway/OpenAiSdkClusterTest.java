@@ -120,6 +120,19 @@ class OpenAiSdkClusterTest {
     }
 
     @Test
+    void workersSayTheirProcessorsAndThePipelineKeepsAsManyBatchesInFlightAsCanCompute() {
+        // The three workers share this machine: as many micro-batches in flight as their threads fit in its processors.
+        int cpus = Runtime.getRuntime().availableProcessors();
+        int threads = 0;
+        for (var s : coordinator.plan().stages()) {
+            var w = coordinator.workers().get(s.workerId());
+            assertEquals(cpus, w.cpus(), "worker " + w.id() + " reports the processors it may use");
+            threads = Math.max(1, w.threads());
+        }
+        assertEquals(Math.min(3, Math.max(1, cpus / threads)), new ClusterPipeline(coordinator).depth());
+    }
+
+    @Test
     void aStreamedCompletionIsTheSameText() {
         String prompt = "Numbers 1234567 and";
         try (StreamResponse<Completion> s = client.completions().createStreaming(CompletionCreateParams.builder().model(ID)
