@@ -34,7 +34,8 @@ import java.util.logging.Logger;
  * away). At each step boundary it builds the next micro-batch from: one decode row per running sequence that is not
  * already in flight, a prompt chunk of sequences still in prefill, and newly admitted requests. It keeps up to
  * {@link PipelineExecutor#depth()} micro-batches in flight, spreading the decoding sequences over them
- * ({@code ceil(decoding / depth)} rows each), so with N stages and N or more streams every stage has work.
+ * ({@code ceil(decoding / depth)} rows each), so with N stages that can compute at once and N or more streams every
+ * stage has work.
  *
  * <p>Prefill is chunked (at most {@link Config#prefillChunk()} prompt tokens per micro-batch) and, while streams are
  * decoding, limited further so one chunk delays a decode cycle by at most {@link #PREFILL_STRETCH} of the measured
