@@ -13,6 +13,7 @@ import java.util.Set;
 public final class ResidentMemory {
     private static final Path SMAPS = Path.of("/proc/self/smaps");
     private static final Path STATUS = Path.of("/proc/self/status");
+    private static final String DELETED = " (deleted)";
 
     private ResidentMemory() {
     }
@@ -30,7 +31,7 @@ public final class ResidentMemory {
         return 0;
     }
 
-    /** Sum of the resident bytes of every mapping of the given files. */
+    /** Sum of the resident bytes of every mapping of the given files (also after they were unlinked). */
     public static long ofFiles(Set<Path> files) {
         if (files.isEmpty() || !Files.isReadable(SMAPS)) return 0;
         Set<String> names = new java.util.HashSet<>();
@@ -48,7 +49,9 @@ public final class ResidentMemory {
             for (String line; (line = r.readLine()) != null; ) {
                 if (isHeader(line)) {
                     int slash = line.indexOf('/');
-                    in = slash >= 0 && names.contains(line.substring(slash).trim());
+                    String name = slash < 0 ? "" : line.substring(slash).trim();
+                    if (name.endsWith(DELETED)) name = name.substring(0, name.length() - DELETED.length());
+                    in = slash >= 0 && names.contains(name);
                 } else if (in && line.startsWith("Rss:")) {
                     total += kib(line);
                 }

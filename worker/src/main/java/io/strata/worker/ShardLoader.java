@@ -133,6 +133,10 @@ final class ShardLoader {
                 verify(what, "the output head", file, head, a.checksums() == null ? null : a.checksums().head(), p, done);
             }
             Stage stage = Stage.load(file, cfg, a.first(), a.end(), backend, a.maxBatch());
+            // Ready means ready: the backend's copies of the weights (the CPU backend's interleaved layout, read from
+            // its repack cache or written now) are in place before the stage is announced, and the first request
+            // does not wait for them.
+            backend.awaitPrepared();
             for (int i = 0; i < caches.length; i++) caches[i] = stage.newCache(a.contextLength(), a.kvType());
             return new Shard(file, cfg, stage, caches, plan.weightBytes(), plan.kvBytes());
         } catch (RuntimeException | OutOfMemoryError e) {

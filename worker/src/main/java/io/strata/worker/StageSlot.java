@@ -86,9 +86,15 @@ public final class StageSlot implements AutoCloseable {
                 loadNanos, h == null ? 0 : h.activeSequences(), h == null ? 0 : h.steps(), loads);
     }
 
-    /** The files of the loaded model (for resident-memory reports); empty when none is loaded. */
+    /**
+     * The files the loaded stage's weights are mapped from, for resident-memory reports: the model file and the
+     * backend's copies of weights (the CPU backend's interleaved layout); empty when none is loaded.
+     */
     public synchronized java.util.Set<java.nio.file.Path> modelPaths() {
-        return shard == null ? java.util.Set.of() : java.util.Set.copyOf(shard.file().paths());
+        if (shard == null) return java.util.Set.of();
+        java.util.Set<java.nio.file.Path> all = new java.util.HashSet<>(shard.file().paths());
+        all.addAll(backend.weightCopyFiles());
+        return java.util.Set.copyOf(all);
     }
 
     /** The running stage, or null when none is loaded. */

@@ -49,6 +49,28 @@ public interface Backend extends AutoCloseable {
         prepareWeight(w);
     }
 
+    /**
+     * Waits until every weight announced through {@code prepareWeight} is in its final form (a backend may prepare
+     * them in the background while the caller goes on). The default has nothing to wait for.
+     */
+    default void awaitPrepared() {
+    }
+
+    /**
+     * {@code w} will not be used again (its stage was closed): the backend may free what it made of it, e.g. unmap
+     * its rewritten copy. The default keeps nothing, so frees nothing.
+     */
+    default void releaseWeight(Tensor w) {
+    }
+
+    /**
+     * Files the backend maps its own copies of weights from (the CPU backend's interleaved copies), so that a caller
+     * can count their resident pages with the model file's; empty by default.
+     */
+    default java.util.Set<java.nio.file.Path> weightCopyFiles() {
+        return java.util.Set.of();
+    }
+
     /** Copies {@code len} floats from {@code src[srcOff..]} into {@code dst} at float offset 0. */
     void upload(float[] src, int srcOff, int len, Buf dst);
 

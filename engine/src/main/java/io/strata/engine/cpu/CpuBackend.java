@@ -196,7 +196,18 @@ public final class CpuBackend implements Backend {
         return preparer;
     }
 
+    /**
+     * The copy of {@code w} from {@link #prepareCopy}; once there is one, the kernels never read {@code w}'s own bytes
+     * again, so its pages are dropped from this process ({@link HugePages#dropFilePages}): the stage then holds one
+     * copy of each weight, not the model file's pages (read at load to verify them) beside the interleaved ones.
+     */
     private Repacked prepareNow(Tensor w, WeightOrigin origin) {
+        Repacked p = prepareCopy(w, origin);
+        if (p != null) HugePages.dropFilePages(w.data());
+        return p;
+    }
+
+    private Repacked prepareCopy(Tensor w, WeightOrigin origin) {
         long t0 = System.nanoTime();
         try {
             if (cache != null && origin != null) {
@@ -247,7 +258,8 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** Waits until every weight announced so far is prepared (and adopts it); for benchmarks and tests. */
+    /** Waits until every weight announced so far is prepared (and adopts it). */
+    @Override
     public void awaitPrepared() {
         List<Tensor> ws;
         synchronized (pending) {
@@ -264,6 +276,42 @@ public final class CpuBackend implements Backend {
      * declined (left in place), and the preparer threads' total time in milliseconds.
      */
     public record PrepareStats(int fromCache, int stored, int temporary, int declined, double millis) {
+    }
+
+    /**
+     * Unmaps {@code w}'s interleaved copy (waiting for it if it is still being made), so that a worker that loads
+     * another range does not keep the copies of the one it held. Copies the auto-interleaving {@link MatMul} made
+     * itself ({@code -Dstrata.cpu.interleave} without a backend's preparation) stay until the backend closes.
+     */
+    @Override
+    public void releaseWeight(Tensor w) {
+        Repacked p = null;
+        Future<Repacked> f = pending.remove(w);
+        if (f != null) {
+            try {
+                p = f.get();
+            } catch (ExecutionException | CancellationException e) {
+                p = null;  // nothing was made
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                f.cancel(false);
+            }
+        }
+        tried.remove(w);
+        Repacked adopted = matmul.forget(w);
+        if (p == null) p = adopted;
+        if (p == null) return;
+        if (cache == null || !cache.release(p)) {
+            if (repacked != null) repacked.release(p.data());
+        }
+    }
+
+    @Override
+    public java.util.Set<Path> weightCopyFiles() {
+        java.util.Set<Path> files = new java.util.HashSet<>();
+        if (cache != null) files.addAll(cache.mappedFiles());
+        if (repacked != null) files.addAll(repacked.files());
+        return files;
     }
 
     public PrepareStats prepareStats() {

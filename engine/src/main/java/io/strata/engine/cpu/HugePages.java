@@ -24,7 +24,7 @@ public final class HugePages {
 
     private static final long HUGE = 2L << 20;
     private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
-    private static final int MADV_HUGEPAGE = 14;
+    private static final int MADV_HUGEPAGE = 14, MADV_DONTNEED = 4;
     private static final MethodHandle MMAP, MUNMAP, MADVISE;
 
     static {
@@ -90,6 +90,24 @@ public final class HugePages {
         if (MADVISE == null || map.byteSize() < HUGE || map.address() % 4096 != 0) return false;
         try {
             return (int) MADVISE.invokeExact(map, map.byteSize(), MADV_HUGEPAGE) == 0;
+        } catch (Throwable t) {
+            return false;
+        }
+    }
+
+    /**
+     * Drops the pages of {@code seg}, a slice of a read-only shared map of a file, from this process
+     * ({@code madvise(MADV_DONTNEED)} on the whole pages inside it): its resident memory no longer counts them, the page
+     * cache keeps them for whoever else reads the file, and a later read faults them back in unchanged. Linux only (on
+     * other systems the advice's meaning differs); false where not done.
+     */
+    public static boolean dropFilePages(MemorySegment seg) {
+        if (MADVISE == null) return false;
+        long start = (seg.address() + 4095) / 4096 * 4096;
+        long end = (seg.address() + seg.byteSize()) / 4096 * 4096;
+        if (end <= start) return false;
+        try {
+            return (int) MADVISE.invokeExact(MemorySegment.ofAddress(start), end - start, MADV_DONTNEED) == 0;
         } catch (Throwable t) {
             return false;
         }

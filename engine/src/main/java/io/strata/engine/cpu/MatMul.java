@@ -50,7 +50,8 @@ public final class MatMul implements AutoCloseable {
 
     private final int threads;
     private final Worker[] workers;
-    private final Map<Tensor, Repacked> prepared = new IdentityHashMap<>();
+    /** Interleaved copies by source tensor (null: declined); adopted and forgotten from other threads than the matmul's. */
+    private final Map<Tensor, Repacked> prepared = java.util.Collections.synchronizedMap(new IdentityHashMap<>());
     private Arena autoArena;
     private final InterleavedKernels.Scratch[] scratch;
     private final AtomicInteger pending = new AtomicInteger();
@@ -123,6 +124,11 @@ public final class MatMul implements AutoCloseable {
             }
         }
         prepared.put(p.source, p);
+    }
+
+    /** Stops using {@code w}'s interleaved copy and returns it (null when there was none); the caller frees it. */
+    Repacked forget(Tensor w) {
+        return prepared.remove(w);
     }
 
     /** Forgets every prepared tensor (the caller owns and frees their memory). */

@@ -47,7 +47,8 @@ import java.util.zip.CRC32C;
  * <p>The first write of a process prunes the directory: copies whose source file is gone or changed or whose layout
  * is not this one, and temporary files of dead processes, are deleted.
  *
- * <p>Copies are mapped read-only (shared) into this cache's arena: the weights stay in the page cache, not in
+ * <p>Copies are mapped read-only (shared), each in an arena of its own ({@link #release} unmaps one, {@link #close}
+ * all): the weights stay in the page cache, not in
  * process memory. Maps are advised huge pages ({@link HugePages#adviseFile}) when written and when opened, so the page
  * cache holds the copy in 2 MiB folios and the kernels stream it without a TLB miss and a prefetcher restart every
  * 4 KiB (decode 5-15% faster; BENCHMARKS.md).
@@ -66,7 +67,12 @@ public final class RepackCache implements AutoCloseable {
     private static final long FREE_MARGIN = 256L << 20;
 
     private final Path dir;
-    private final Arena arena = Arena.ofShared();
+    private record Mapped(Arena arena, Path file) {
+    }
+
+    /** The copies mapped now, by the address of their data. */
+    private final java.util.Map<Long, Mapped> maps = new java.util.HashMap<>();  // guarded by itself
+    private boolean closed;  // guarded by maps
     private final AtomicBoolean pruned = new AtomicBoolean();
 
     public RepackCache(Path dir) {
@@ -109,6 +115,40 @@ public final class RepackCache implements AutoCloseable {
         return dir;
     }
 
+    /**
+     * The files whose copies are mapped now (a copy written here was mapped before its rename; Linux shows a map under
+     * its file's current name).
+     */
+    java.util.Set<Path> mappedFiles() {
+        synchronized (maps) {
+            java.util.Set<Path> out = new java.util.HashSet<>();
+            for (Mapped m : maps.values()) out.add(m.file());
+            return out;
+        }
+    }
+
+    private Repacked keep(Repacked p, Arena arena, Path f) {
+        synchronized (maps) {
+            if (closed) {
+                arena.close();
+                throw new IllegalStateException("repack cache " + dir + " is closed");
+            }
+            maps.put(p.data().address(), new Mapped(arena, f));
+        }
+        return p;
+    }
+
+    /** Unmaps {@code p}, a copy this cache returned, which nothing uses any more; false when it is not one of ours. */
+    boolean release(Repacked p) {
+        Mapped m;
+        synchronized (maps) {
+            m = maps.remove(p.data().address());
+        }
+        if (m == null) return false;
+        m.arena().close();
+        return true;
+    }
+
     /** The file that holds (or would hold) the copy of {@code w} from {@code origin}. */
     Path file(Tensor w, WeightOrigin origin) {
         return dir.resolve(safe(w.name()) + "." + HexFormat.of().formatHex(keyHash(w, origin), 0, 10) + ".repack");
@@ -138,15 +178,16 @@ public final class RepackCache implements AutoCloseable {
                 warn(f, bad);
                 return null;
             }
-            // A copy that fails its CRC stays mapped (unused) until close: rare, and only page cache.
+            Arena arena = Arena.ofShared();
             MemorySegment data = ch.map(FileChannel.MapMode.READ_ONLY, 0, bytes, arena);
             HugePages.adviseFile(data);
             long crc = crc32c(data);
             if (crc != header.get(LONG, 48)) {
+                arena.close();
                 warn(f, "corrupt: data CRC32C " + Long.toHexString(crc) + " differs from the header's " + Long.toHexString(header.get(LONG, 48)));
                 return null;
             }
-            return Repacked.ofPacked(w, data);
+            return keep(Repacked.ofPacked(w, data), arena, f);
         } catch (NoSuchFileException e) {
             return null;
         } catch (IOException | RuntimeException e) {
@@ -189,11 +230,17 @@ public final class RepackCache implements AutoCloseable {
                 crc = crc32c(data);
                 writeHeader(seg.asSlice(headerAt(bytes), HEADER), w, origin, bytes, crc);
             }
-            MemorySegment ro = ch.map(FileChannel.MapMode.READ_ONLY, 0, bytes, arena);
-            HugePages.adviseFile(ro);
-            Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            renamed = true;
-            return Repacked.ofPacked(w, ro);
+            Arena arena = Arena.ofShared();
+            try {
+                MemorySegment ro = ch.map(FileChannel.MapMode.READ_ONLY, 0, bytes, arena);
+                HugePages.adviseFile(ro);
+                Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                renamed = true;
+                return keep(Repacked.ofPacked(w, ro), arena, f);
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
         } finally {
             if (!renamed) Files.deleteIfExists(tmp);
         }
@@ -334,6 +381,12 @@ public final class RepackCache implements AutoCloseable {
     /** Unmaps every copy this cache opened or wrote (their weights must no longer be used). */
     @Override
     public void close() {
-        arena.close();
+        java.util.List<Mapped> all;
+        synchronized (maps) {
+            closed = true;
+            all = new java.util.ArrayList<>(maps.values());
+            maps.clear();
+        }
+        for (Mapped m : all) m.arena().close();
     }
 }

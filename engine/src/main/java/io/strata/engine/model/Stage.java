@@ -344,6 +344,11 @@ public final class Stage implements AutoCloseable {
 
     @Override
     public void close() {
-        // Buffers belong to the backend; the map belongs to the GgufFile.
+        // Buffers belong to the backend and the map to the GgufFile; what the backend made of the weights (the CPU
+        // backend's interleaved copies) is freed now.
+        for (LayerWeights w : layers) {
+            for (Tensor t : new Tensor[]{w.wq(), w.wk(), w.wv(), w.wo(), w.gate(), w.up(), w.down()}) backend.releaseWeight(t);
+        }
+        if (output != null) backend.releaseWeight(output);
     }
 }

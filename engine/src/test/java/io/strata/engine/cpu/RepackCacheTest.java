@@ -311,6 +311,35 @@ class RepackCacheTest {
         assertTrue(Files.exists(other), "a file that is not a copy is left alone");
     }
 
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aClosedStageUnmapsItsCopiesAndALaterStageMakesItsOwn(boolean withCache, @TempDir Path dir) throws IOException {
+        Path model = Fixtures.path("kq/kq-Q4_0.gguf");
+        float[] expected;
+        try (CpuBackend b = new CpuBackend(1, null)) {
+            expected = logits(model, b);
+        }
+        try (CpuBackend b = new CpuBackend(1, withCache ? new RepackCache(dir) : null);
+             GgufFile file = GgufFile.open(model)) {
+            ModelConfig cfg = ModelConfig.from(file);
+            for (int round = 0; round < 2; round++) {
+                Stage stage = Stage.load(file, cfg, 0, cfg.layers(), b, 16);
+                b.awaitPrepared();
+                int copies = b.weightCopyFiles().size();
+                CpuBackend.PrepareStats st = b.prepareStats();
+                assertEquals(withCache ? st.stored() + st.fromCache() : st.temporary(), copies * (round + 1), "round " + round + ": " + st);
+                assertTrue(copies > 0, st.toString());
+                float[] out = new float[cfg.vocab()];
+                try (KvCache c = stage.newCache(16, KvType.F32)) {
+                    stage.forward(Step.ofSequence(PROMPT, 0, c, false), out);
+                }
+                assertArrayEquals(expected, out, "round " + round);
+                stage.close();
+                assertEquals(java.util.Set.of(), b.weightCopyFiles(), "round " + round + ": every copy unmapped with its stage");
+            }
+        }
+    }
+
     @Test
     void openReturnsNullForAMissingFile(@TempDir Path dir) {
         try (GgufFile file = GgufFile.open(Fixtures.path("kq/kq-Q8_0.gguf")); RepackCache cache = new RepackCache(dir)) {
