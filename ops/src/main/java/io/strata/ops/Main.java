@@ -3,35 +3,56 @@ package io.strata.ops;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.util.List;
+
 /** The {@code strata} command line. Each subcommand is its own class; contracts in DESIGN.md's CLI table. */
 @Command(name = "strata", mixinStandardHelpOptions = true, version = "strata 0.1.0",
-        description = "Serve one large language model across a fleet of machines.",
-        subcommands = {
-                CommandLine.HelpCommand.class,
-                io.strata.ops.cluster.LocalCommand.class,
-                io.strata.ops.cluster.ZookeeperCommand.class,
-                io.strata.ops.cluster.CoordinatorCommand.class,
-                io.strata.ops.cluster.WorkerCommand.class,
-                io.strata.ops.cluster.PlanCommand.class,
-                LogitsCommand.class,
-                BenchCommand.class,
-                TokenizeCommand.class,
-                SynthCommand.class,
-                GenerateCommand.class,
-        })
+        description = "Serve one large language model across a fleet of machines.")
 public final class Main implements Runnable {
+
+    /** The subcommands, in the order the usage lists them. */
+    static final List<Class<?>> SUBCOMMANDS = List.of(
+            CommandLine.HelpCommand.class,
+            io.strata.ops.cluster.LocalCommand.class,
+            io.strata.ops.cluster.ZookeeperCommand.class,
+            io.strata.ops.cluster.CoordinatorCommand.class,
+            io.strata.ops.cluster.WorkerCommand.class,
+            io.strata.ops.cluster.PlanCommand.class,
+            LogitsCommand.class,
+            BenchCommand.class,
+            TokenizeCommand.class,
+            SynthCommand.class,
+            GenerateCommand.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
-        int code = commandLine().execute(args);
+        int code = commandLine(args.length > 0 ? args[0] : null).execute(args);
         System.exit(code);
     }
 
-    /** The configured command line (tests call {@code execute} on it in-process). */
+    /** The configured command line with every subcommand (tests call {@code execute} on it in-process). */
     public static CommandLine commandLine() {
+        return commandLine(null);
+    }
+
+    /**
+     * The command line with only subcommand {@code first} when that names one, else with all: picocli builds the model
+     * of each subcommand it is given by reflection, which a cold JVM takes about 0.1 s over for all of them.
+     */
+    static CommandLine commandLine(String first) {
         CommandLine cl = new CommandLine(new Main());
+        Class<?> only = null;
+        for (Class<?> c : SUBCOMMANDS) {
+            Command a = c.getAnnotation(Command.class);
+            if (a != null && (a.name().equals(first) || java.util.Arrays.asList(a.aliases()).contains(first))) only = c;
+        }
+        for (Class<?> c : only != null && only != CommandLine.HelpCommand.class ? List.of(only) : SUBCOMMANDS) cl.addSubcommand(c);
+        return configure(cl);
+    }
+
+    private static CommandLine configure(CommandLine cl) {
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("strata " + cmd.getCommandName() + ": " + message(ex));
             if (System.getenv("STRATA_DEBUG") != null) ex.printStackTrace(cmd.getErr());

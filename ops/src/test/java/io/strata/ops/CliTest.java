@@ -64,6 +64,20 @@ class CliTest {
     }
 
     @Test
+    void aNamedSubcommandIsBuiltAloneAndAnythingElseGetsThemAll() {
+        assertEquals(java.util.Set.of("bench"), Main.commandLine("bench").getSubcommands().keySet());
+        java.util.Set<String> all = Main.commandLine().getSubcommands().keySet();
+        assertEquals(Main.SUBCOMMANDS.size(), all.size(), all.toString());
+        assertTrue(all.containsAll(java.util.List.of("help", "local", "worker", "coordinator", "zookeeper", "plan", "bench", "synth")), all.toString());
+        assertEquals(all, Main.commandLine("help").getSubcommands().keySet(), "help needs every subcommand");
+        assertEquals(all, Main.commandLine("no-such-command").getSubcommands().keySet());
+        assertEquals(all, Main.commandLine("--version").getSubcommands().keySet());
+        // the usage that `strata` alone prints lists every subcommand
+        Run r = run();
+        for (String name : all) assertTrue(r.out().contains(name), name + " missing from\n" + r.out());
+    }
+
+    @Test
     void logitsWritesEveryPositionLikeLlamaCpp(@TempDir Path dir) throws Exception {
         JsonNode m = Fixtures.index().get("models").get("tiny");
         JsonNode entry = m.get("files").get("F32");

@@ -249,15 +249,27 @@ public final class GgufFile implements AutoCloseable {
         }
 
         String string(String field) {
+            return string(field, -1);
+        }
+
+        /**
+         * A string value; {@code index >= 0}: element {@code index} of the array {@code field}. The element's field name
+         * is built only for an error: a vocabulary has hundreds of thousands of strings.
+         */
+        String string(String field, int index) {
             long at = pos;
-            long len = u64(field + " (string length)");
+            if (size - pos < 8) need((index < 0 ? field : field + "[" + index + "]") + " (string length)", 8);
+            long len = seg.get(U64, pos);
+            pos += 8;
             if (len < 0 || len > size - pos) {
-                throw error(field, at, "string length " + Long.toUnsignedString(len) + " runs past the end of the file (" + size + " bytes)");
+                throw error(index < 0 ? field : field + "[" + index + "]", at, "string length " + Long.toUnsignedString(len)
+                        + " runs past the end of the file (" + size + " bytes)");
             }
             if (len > MAX_JAVA_ARRAY) {
-                throw error(field, at, "string length " + len + " is larger than a Java string can hold");
+                throw error(index < 0 ? field : field + "[" + index + "]", at, "string length " + len + " is larger than a Java string can hold");
             }
-            byte[] bytes = seg.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
+            byte[] bytes = new byte[(int) len];
+            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, pos, bytes, 0, (int) len);
             pos += len;
             return new String(bytes, StandardCharsets.UTF_8);
         }
@@ -419,7 +431,14 @@ public final class GgufFile implements AutoCloseable {
             }
             int len = (int) n;
             switch (et) {
-                case UINT8, INT8, UINT16, INT16, INT32 -> {
+                case INT32 -> {
+                    int[] a = new int[len];
+                    need(key, 4L * len);
+                    MemorySegment.copy(seg, U32, pos, a, 0, len);
+                    pos += 4L * len;
+                    return a;
+                }
+                case UINT8, INT8, UINT16, INT16 -> {
                     int[] a = new int[len];
                     for (int i = 0; i < len; i++) a[i] = (Integer) readScalar(key, et);
                     return a;
@@ -448,7 +467,7 @@ public final class GgufFile implements AutoCloseable {
                 }
                 case STRING -> {
                     String[] a = new String[len];
-                    for (int i = 0; i < len; i++) a[i] = string(key + "[" + i + "]");
+                    for (int i = 0; i < len; i++) a[i] = string(key, i);
                     return a;
                 }
                 case ARRAY -> {
