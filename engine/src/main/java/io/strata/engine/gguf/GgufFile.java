@@ -234,6 +234,14 @@ public final class GgufFile implements AutoCloseable {
             }
         }
 
+        /** Checks that {@code bytes} remain, moves past them and returns where they start. */
+        long take(String field, long bytes) {
+            need(field, bytes);
+            long at = pos;
+            pos += bytes;
+            return at;
+        }
+
         int u32(String field) {
             need(field, 4);
             int v = seg.get(U32, pos);
@@ -433,9 +441,7 @@ public final class GgufFile implements AutoCloseable {
             switch (et) {
                 case INT32 -> {
                     int[] a = new int[len];
-                    need(key, 4L * len);
-                    MemorySegment.copy(seg, U32, pos, a, 0, len);
-                    pos += 4L * len;
+                    MemorySegment.copy(seg, U32, take(key, 4L * len), a, 0, len);
                     return a;
                 }
                 case UINT8, INT8, UINT16, INT16 -> {
@@ -450,9 +456,7 @@ public final class GgufFile implements AutoCloseable {
                 }
                 case FLOAT32 -> {
                     float[] a = new float[len];
-                    need(key, 4L * len);
-                    MemorySegment.copy(seg, F32, pos, a, 0, len);
-                    pos += 4L * len;
+                    MemorySegment.copy(seg, F32, take(key, 4L * len), a, 0, len);
                     return a;
                 }
                 case FLOAT64 -> {
