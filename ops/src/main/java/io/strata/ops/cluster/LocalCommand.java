@@ -175,7 +175,8 @@ public final class LocalCommand implements Callable<Integer> {
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 // Weights and KV caches live outside the heap; without a cap the default (a quarter of the machine's
                 // memory) lets the young generation grow to a gigabyte of resident pages during the load's churn.
-                "-Xss4m", "-XX:+UseParallelGC", "-Xmx512m", "-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
+                // The same heap flags as the launcher's (./strata).
+                "-Xss4m", "-XX:+UseParallelGC", "-Xmx512m", "-XX:MaxNewSize=48m", "-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
                 "--zk", zk, "--id", id, "--models", models.toString(), "--port", "0", "--bind", "127.0.0.1", "--host", "127.0.0.1",
                 "--threads", Integer.toString(threads), "--bench-bytes", "64m", "--exit-with-stdin"));
         if (memory != null) cmd.addAll(List.of("--memory", memory));
