@@ -117,6 +117,7 @@ final class ShardLoader {
         String what = "worker " + workerId + ", layers " + a.range() + " of " + a.fileName();
         GgufFile file = plan.file();
         KvCache[] caches = new KvCache[a.maxSequences()];
+        Stage stage = null;
         try {
             ModelConfig cfg = plan.config();
             long[] done = {0};
@@ -132,7 +133,7 @@ final class ShardLoader {
                 List<TensorInfo> head = ModelShards.head(file);
                 verify(what, "the output head", file, head, a.checksums() == null ? null : a.checksums().head(), p, done);
             }
-            Stage stage = Stage.load(file, cfg, a.first(), a.end(), backend, a.maxBatch());
+            stage = Stage.load(file, cfg, a.first(), a.end(), backend, a.maxBatch());
             // Ready means ready: the backend's copies of the weights (the CPU backend's interleaved layout, read from
             // its repack cache or written now) are in place before the stage is announced, and the first request
             // does not wait for them.
@@ -141,6 +142,7 @@ final class ShardLoader {
             return new Shard(file, cfg, stage, caches, plan.weightBytes(), plan.kvBytes());
         } catch (RuntimeException | OutOfMemoryError e) {
             for (KvCache c : caches) if (c != null) c.close();
+            if (stage != null) stage.close();  // frees the backend's copies of its weights
             file.close();
             if (e instanceof LoadException le) throw le;
             throw new LoadException(LoadException.Reason.INVALID, what + ": " + e.getMessage(), e);
