@@ -77,12 +77,15 @@ public final class Stage implements AutoCloseable {
         java.util.List<java.nio.file.Path> paths = file.paths();
         WeightOrigin[] parts = new WeightOrigin[paths.size()];
         for (int i = 0; i < parts.length; i++) parts[i] = WeightOrigin.of(paths.get(i), 0);
+        forEachMatrix(t -> backend.prepareWeight(t, origin(file, parts, t)));
+    }
+
+    /** The weight matrices the backend multiplies by: every layer's seven, then the head's (last stage). */
+    private void forEachMatrix(java.util.function.Consumer<Tensor> f) {
         for (LayerWeights w : layers) {
-            for (Tensor t : new Tensor[]{w.wq(), w.wk(), w.wv(), w.wo(), w.gate(), w.up(), w.down()}) {
-                backend.prepareWeight(t, origin(file, parts, t));
-            }
+            for (Tensor t : new Tensor[]{w.wq(), w.wk(), w.wv(), w.wo(), w.gate(), w.up(), w.down()}) f.accept(t);
         }
-        if (output != null) backend.prepareWeight(output, origin(file, parts, output));
+        if (output != null) f.accept(output);
     }
 
     /** {@code t}'s origin: its part of the file (as examined at load) and its offset there; null when unknown. */
@@ -346,9 +349,6 @@ public final class Stage implements AutoCloseable {
     public void close() {
         // Buffers belong to the backend and the map to the GgufFile; what the backend made of the weights (the CPU
         // backend's interleaved copies) is freed now.
-        for (LayerWeights w : layers) {
-            for (Tensor t : new Tensor[]{w.wq(), w.wk(), w.wv(), w.wo(), w.gate(), w.up(), w.down()}) backend.releaseWeight(t);
-        }
-        if (output != null) backend.releaseWeight(output);
+        forEachMatrix(backend::releaseWeight);
     }
 }
