@@ -33,15 +33,22 @@ public final class ActivationCache {
     int[] qkSum = new int[0];
 
     // "Telescoped" copies for the interleaved kernels (see InterleavedKernels): per 4 columns
-    // y = (x0, x1 - 16 x0, x2 - 16 x1, x3 - 16 x2); per 8 columns z_k = 16 x_k - 64 x_(k-1) (x_-1 = 0); sums per 8.
+    // y = (x0, x1 - 16 x0, x2 - 16 x1, x3 - 16 x2); for Q6_K, per 8 columns, see q6y.
     boolean q8Telescoped;
     short[] q8y = new short[0];
     /** The Q8_0 values as floats (for the float interleaved Q8_0 kernel); made with {@link #q8y}. */
     float[] q8f = new float[0];
     boolean kTelescoped;
     short[] qky = new short[0];
-    short[] qkz = new short[0];
-    int[] qkSum8 = new int[0];
+    /**
+     * For Q6_K's three 16-bit lanes per 8 columns ({@code A = q0 | q1<<6 | lo(q6)<<12}, {@code B = q2 | q3<<6 |
+     * lo(q7)<<12}, {@code C = q4 | q5<<6 | hi(q6)<<12 | hi(q7)<<14}; see {@link Repacked}), {@link #Q6Y} shorts per 8
+     * columns: the factors of {@code A, A>>>6, A>>>12} ({@code x0, x1 - 64 x0, x6 - 64 x1}), of B's
+     * ({@code x2, x3 - 64 x2, x7 - 64 x3}), of {@code C, C>>>6, C>>>12, C>>>14} ({@code x4, x5 - 64 x4,
+     * 16 x6 - 64 x5, 16 x7 - 64 x6}), then {@code -32 * sum x} (the offset of the values), then a pad; all modulo 2^16.
+     */
+    short[] q6y = new short[0];
+    static final int Q6Y = 12;
 
     // F16 / BF16 form: the values rounded to the weight's float type, as ggml converts activations to its vec_dot type.
     boolean roundedValid;
@@ -92,24 +99,31 @@ public final class ActivationCache {
         q8Telescoped = true;
     }
 
-    /** Makes {@link #qky}, {@link #qkz} and {@link #qkSum8} from the valid Q8_K form (unless already made). */
+    /** Makes {@link #qky} and {@link #q6y} from the valid Q8_K form (unless already made). */
     void telescopeQ8_K() {
         if (kTelescoped) return;
         int len = kN * kCols;
         if (qky.length < len) {
             qky = new short[len];
-            qkz = new short[len];
-            qkSum8 = new int[len / 8];
+            q6y = new short[len / 8 * Q6Y];
         }
         telescope4(qk, qky, len);
-        for (int c = 0; c < len; c += 8) {
+        short[] x = qk;
+        for (int c = 0, o = 0; c < len; c += 8, o += Q6Y) {
             int sum = 0;
-            for (int k = 0; k < 8; k++) {
-                int prev = k == 0 ? 0 : qk[c + k - 1];
-                qkz[c + k] = (short) (16 * qk[c + k] - 64 * prev);
-                sum += qk[c + k];
-            }
-            qkSum8[c / 8] = sum;
+            for (int k = 0; k < 8; k++) sum += x[c + k];
+            q6y[o] = x[c];
+            q6y[o + 1] = (short) (x[c + 1] - 64 * x[c]);
+            q6y[o + 2] = (short) (x[c + 6] - 64 * x[c + 1]);
+            q6y[o + 3] = x[c + 2];
+            q6y[o + 4] = (short) (x[c + 3] - 64 * x[c + 2]);
+            q6y[o + 5] = (short) (x[c + 7] - 64 * x[c + 3]);
+            q6y[o + 6] = x[c + 4];
+            q6y[o + 7] = (short) (x[c + 5] - 64 * x[c + 4]);
+            q6y[o + 8] = (short) (16 * x[c + 6] - 64 * x[c + 5]);
+            q6y[o + 9] = (short) (16 * x[c + 7] - 64 * x[c + 6]);
+            q6y[o + 10] = (short) (-32 * sum);
+            q6y[o + 11] = 0;
         }
         kTelescoped = true;
     }

@@ -37,13 +37,14 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * shifts only, {@code s_k = lane >>> 4k = c_k + 16 s_(k+1)}; so {@code sum c_k x_k = sum s_k y_k} with
  * {@code y_k = x_k - 16 x_(k-1)} (made once per activation, see {@link ActivationCache}), modulo 2^16. Every quantity
  * whose true value fits a short (a block's sum of {@code (q-8) x}: at most 32*8*127 = 32512) is therefore exact
- * even though the intermediate 16-bit sums wrap. Q6_K's 2-bit high fields use the same identity with
- * {@code z_k = 16 x_k - 64 x_(k-1)}, and its sums are closed every 8 columns (8*32*127 fits). Q8_0 runs on floats
- * instead (exact: see {@link #floatSumsQ8_0}).
+ * even though the intermediate 16-bit sums wrap. The identity holds for any field widths: with fields f_j at bit
+ * offsets o_j, {@code sum f_j w_j = sum (lane >>> o_j) (w_j - 2^(o_j - o_(j-1)) w_(j-1))}. Q6_K packs its eight 6-bit
+ * values per 8 columns into three lanes of 6+6+4 and 6+6+2+2 bits (see {@link Repacked}) and closes its sums every 8
+ * columns (8*32*127 fits). Q8_0 runs on floats instead (exact: see {@link #floatSumsQ8_0}).
  *
  * <p>Cost model (AVX-512, R = 32, per 4 columns x 32 rows = 128 weights): Q4_0/Q4_K one load, 3 shifts, 4
- * broadcasts, 4 short multiplies, 4 adds; Q6_K adds half a load, 3.5 shifts, 4 broadcasts, 4 multiplies and 4
- * adds; Q8_0 (per 4 columns, see {@link #floatSumsQ8_0}) 8 widening loads, 8 conversions and 8 FMAs.
+ * broadcasts, 4 short multiplies, 4 adds; Q6_K (per 8 columns x 32 rows) 3 loads, 7 shifts, 11 broadcasts, 10
+ * multiplies and 10 adds; Q8_0 (per 4 columns, see {@link #floatSumsQ8_0}) 8 widening loads, 8 conversions and 8 FMAs.
  * The scale pass costs about 15 vector ops per block of 32 columns x 32 rows.
  *
  * <p>Several inputs (prefill, decode batches): the integer pass serves up to four inputs (Q4_0 and Q4_K on a pair of
@@ -55,6 +56,8 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
 final class InterleavedKernels {
 
     static final int R = Repacked.R;
+    /** Shorts of {@link ActivationCache#q6y} per 8 columns. */
+    static final int Q6Y = ActivationCache.Q6Y;
     static final int H = R / 2;
     /**
      * Columns per pass with one input (decode), for Q4_0/Q8_0 and for the K-quants. Short passes matter when the
@@ -281,31 +284,20 @@ final class InterleavedKernels {
             if (pair) halvesToFloats(w, hdr0 + gb, 18L * R, nc, sc.fsb, 0);
             for (int sb = 0; sb < nc; sb++) {
                 long hdr = hdr0 + 18L * R * sb;
-                long lo = base + 18L * R * ns + 128L * R * (c0 / 256 + sb);
-                long hi = base + 146L * R * ns + 64L * R * (c0 / 256 + sb);
+                long vals = base + 18L * R * ns + 192L * R * (c0 / 256 + sb);
                 for (int i = 0; i < n; ) {
                     int m = i + 1 < n ? 2 : 1;
                     int xo = i * cols + c0 + 256 * sb;
                     // As Q4_K: per super-block, in two halves.
                     for (int half = 0; half < 2; half++) {
-                        long lh = lo + 64L * R * half, hh = hi + 32L * R * half;
-                        int xh = xo + 128 * half;
+                        long vh = vals + 96L * R * half;
+                        int yh = (xo + 128 * half) / 8 * Q6Y, ys = cols / 8 * Q6Y;
                         if (m == 2) {
-                            if (pair) {
-                                nibbleSums22(w, lh, lh + gb, 16, a.qky, xh, cols, s);
-                                q6HighSums22(w, hh, hh + gb, 16, a.qkz, a.qkSum8, xh, cols, s);
-                            } else {
-                                nibbleSums12(w, lh, 16, a.qky, xh, cols, s);
-                                q6HighSums12(w, hh, 16, a.qkz, a.qkSum8, xh, cols, s, 0);
-                            }
+                            if (pair) q6Sums22(w, vh, vh + gb, 16, a.q6y, yh, ys, s);
+                            else q6Sums12(w, vh, 16, a.q6y, yh, ys, s);
                         } else {
-                            if (pair) {
-                                nibbleSums2(w, lh, lh + gb, 16, a.qky, xh, s);
-                                q6HighSums(w, hh + gb, 16, a.qkz, a.qkSum8, xh, s, SL);
-                            } else {
-                                nibbleSums(w, lh, 16, a.qky, xh, s, 0);
-                            }
-                            q6HighSums(w, hh, 16, a.qkz, a.qkSum8, xh, s, 0);
+                            if (pair) q6Sums2(w, vh, vh + gb, 16, a.q6y, yh, s);
+                            else q6Sums(w, vh, 16, a.q6y, yh, s, 0);
                         }
                         if (m == 2) {
                             q6KHalf12(w, hdr, half, s, 0, 2 * SL, s32, 0, 2 * R);
@@ -367,132 +359,6 @@ final class InterleavedKernels {
     // yo + stride) sharing the weight loads and shifts; "22" = both. Each (input, group) gets exactly the 16-bit sums it
     // gets alone (wrapping adds: only the sum modulo 2^16 matters, and it is the same in any order). Output slices: see
     // {@link #SL}.
-
-    /**
-     * Sums over 8 columns per step of nibble vectors (two per step, 2R bytes each, from {@code at}) times the
-     * telescoped activations {@code y[yo..]}; the wrapped 16-bit sum of step t goes to {@code s[so + t*R..]}.
-     */
-    static void nibbleSums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s, int so) {
-        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
-        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
-        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        for (int t = 0; t < steps; t++) {
-            long o = at + 4L * R * t;
-            int c = yo + 8 * t;
-            ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
-            ShortVector u = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
-            ShortVector acc = v.mul(y[c])
-                    .add(v.lanewise(LSHR, S4).mul(y[c + 1]))
-                    .add(v.lanewise(LSHR, S8).mul(y[c + 2]))
-                    .add(v.lanewise(LSHR, S12).mul(y[c + 3]))
-                    .add(u.mul(y[c + 4]))
-                    .add(u.lanewise(LSHR, S4).mul(y[c + 5]))
-                    .add(u.lanewise(LSHR, S8).mul(y[c + 6]))
-                    .add(u.lanewise(LSHR, S12).mul(y[c + 7]));
-            acc.intoArray(s, so + R * t);
-        }
-    }
-
-    /** {@link #nibbleSums} for two groups (at {@code at} and {@code at2}, to slices 0 and 1). */
-    static void nibbleSums2(MemorySegment w, long at, long at2, int steps, short[] y, int yo, short[] s) {
-        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
-        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
-        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        for (int t = 0; t < steps; t++) {
-            long o = at + 4L * R * t, o2 = at2 + 4L * R * t;
-            int c = yo + 8 * t;
-            ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
-            ShortVector u = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
-            ShortVector v2 = ShortVector.fromMemorySegment(SV, w, o2, LE);
-            ShortVector u2 = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
-            ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
-            ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
-            ShortVector acc = v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
-                    .add(v.lanewise(LSHR, S8).mul(y2)).add(v.lanewise(LSHR, S12).mul(y3));
-            ShortVector acc2 = v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
-                    .add(v2.lanewise(LSHR, S8).mul(y2)).add(v2.lanewise(LSHR, S12).mul(y3));
-            y0 = ShortVector.broadcast(SV, y[c + 4]);
-            y1 = ShortVector.broadcast(SV, y[c + 5]);
-            y2 = ShortVector.broadcast(SV, y[c + 6]);
-            y3 = ShortVector.broadcast(SV, y[c + 7]);
-            acc = acc.add(u.mul(y0)).add(u.lanewise(LSHR, S4).mul(y1))
-                    .add(u.lanewise(LSHR, S8).mul(y2)).add(u.lanewise(LSHR, S12).mul(y3));
-            acc2 = acc2.add(u2.mul(y0)).add(u2.lanewise(LSHR, S4).mul(y1))
-                    .add(u2.lanewise(LSHR, S8).mul(y2)).add(u2.lanewise(LSHR, S12).mul(y3));
-            acc.intoArray(s, R * t);
-            acc2.intoArray(s, SL + R * t);
-        }
-    }
-
-    /** {@link #nibbleSums} for two inputs (to slices 0 and 2). */
-    static void nibbleSums12(MemorySegment w, long at, int steps, short[] y, int yo, int stride, short[] s) {
-        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
-        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
-        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        for (int t = 0; t < steps; t++) {
-            long o = at + 4L * R * t;
-            int c = yo + 8 * t, d = c + stride;
-            ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
-            ShortVector v4 = v.lanewise(LSHR, S4), v8 = v.lanewise(LSHR, S8), v12 = v.lanewise(LSHR, S12);
-            ShortVector acc = v.mul(y[c]).add(v4.mul(y[c + 1])).add(v8.mul(y[c + 2])).add(v12.mul(y[c + 3]));
-            ShortVector acc2 = v.mul(y[d]).add(v4.mul(y[d + 1])).add(v8.mul(y[d + 2])).add(v12.mul(y[d + 3]));
-            ShortVector u = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
-            ShortVector u4 = u.lanewise(LSHR, S4), u8 = u.lanewise(LSHR, S8), u12 = u.lanewise(LSHR, S12);
-            acc = acc.add(u.mul(y[c + 4])).add(u4.mul(y[c + 5])).add(u8.mul(y[c + 6])).add(u12.mul(y[c + 7]));
-            acc2 = acc2.add(u.mul(y[d + 4])).add(u4.mul(y[d + 5])).add(u8.mul(y[d + 6])).add(u12.mul(y[d + 7]));
-            acc.intoArray(s, R * t);
-            acc2.intoArray(s, 2 * SL + R * t);
-        }
-    }
-
-    /** {@link #nibbleSums} for two groups and two inputs (to slices 0..3). */
-    static void nibbleSums22(MemorySegment w, long at, long at2, int steps, short[] y, int yo, int stride, short[] s) {
-        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
-        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
-        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        for (int t = 0; t < steps; t++) {
-            long o = at + 4L * R * t, o2 = at2 + 4L * R * t;
-            int c = yo + 8 * t, d = c + stride;
-            ShortVector v = ShortVector.fromMemorySegment(SV, w, o, LE);
-            ShortVector v4 = v.lanewise(LSHR, S4), v8 = v.lanewise(LSHR, S8), v12 = v.lanewise(LSHR, S12);
-            ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
-            ShortVector q4 = q.lanewise(LSHR, S4), q8 = q.lanewise(LSHR, S8), q12 = q.lanewise(LSHR, S12);
-            ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
-            ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
-            ShortVector a00 = v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
-            ShortVector a01 = q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
-            y0 = ShortVector.broadcast(SV, y[d]);
-            y1 = ShortVector.broadcast(SV, y[d + 1]);
-            y2 = ShortVector.broadcast(SV, y[d + 2]);
-            y3 = ShortVector.broadcast(SV, y[d + 3]);
-            ShortVector a10 = v.mul(y0).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
-            ShortVector a11 = q.mul(y0).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
-            v = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
-            v4 = v.lanewise(LSHR, S4);
-            v8 = v.lanewise(LSHR, S8);
-            v12 = v.lanewise(LSHR, S12);
-            q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
-            q4 = q.lanewise(LSHR, S4);
-            q8 = q.lanewise(LSHR, S8);
-            q12 = q.lanewise(LSHR, S12);
-            y0 = ShortVector.broadcast(SV, y[c + 4]);
-            y1 = ShortVector.broadcast(SV, y[c + 5]);
-            y2 = ShortVector.broadcast(SV, y[c + 6]);
-            y3 = ShortVector.broadcast(SV, y[c + 7]);
-            a00 = a00.add(v.mul(y0)).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
-            a01 = a01.add(q.mul(y0)).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
-            y0 = ShortVector.broadcast(SV, y[d + 4]);
-            y1 = ShortVector.broadcast(SV, y[d + 5]);
-            y2 = ShortVector.broadcast(SV, y[d + 6]);
-            y3 = ShortVector.broadcast(SV, y[d + 7]);
-            a10 = a10.add(v.mul(y0)).add(v4.mul(y1)).add(v8.mul(y2)).add(v12.mul(y3));
-            a11 = a11.add(q.mul(y0)).add(q4.mul(y1)).add(q8.mul(y2)).add(q12.mul(y3));
-            a00.intoArray(s, R * t);
-            a01.intoArray(s, SL + R * t);
-            a10.intoArray(s, 2 * SL + R * t);
-            a11.intoArray(s, 3 * SL + R * t);
-        }
-    }
 
     /**
      * As {@link #nibbleSums}, but summing each block of 32 columns (4 steps) in a register: one wrapped 16-bit sum per
@@ -651,60 +517,135 @@ final class InterleavedKernels {
     }
 
     /**
-     * Adds Q6_K's high 2-bit fields (one vector of 8 columns per step, from {@code at}) times {@code z} to the
-     * nibble sums in {@code s[so..]}, and subtracts {@code 32 * sum(x)} per 8 columns: the result is the exact sum of
-     * {@code (q - 32) * x} over each 8 columns.
+     * Q6_K's integer pass: per step of 8 columns, the three weight vectors of {@link Repacked}'s Q6_K layout
+     * ({@code A = q0 | q1<<6 | lo(q6)<<12}, {@code B = q2 | q3<<6 | lo(q7)<<12},
+     * {@code C = q4 | q5<<6 | hi(q6)<<12 | hi(q7)<<14}) from {@code at}, times the telescoped activations
+     * {@code y[yo + Q6Y*t..]} ({@link ActivationCache#q6y}: ten factors, then {@code -32 * sum x}); the wrapped 16-bit
+     * sum of step t, the exact sum of {@code (q - 32) x} over its 8 columns, goes to {@code s[so + t*R..]}.
      */
-    static void q6HighSums(MemorySegment w, long at, int steps, short[] z, int[] sum8, int zo, short[] s, int so) {
-        ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
-        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+    static void q6Sums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s, int so) {
         ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
-        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
-        ShortVector S10 = ShortVector.broadcast(SV, (short) 10);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
         ShortVector S14 = ShortVector.broadcast(SV, (short) 14);
         for (int t = 0; t < steps; t++) {
-            int c = zo + 8 * t;
-            ShortVector h = ShortVector.fromMemorySegment(SV, w, at + 2L * R * t, LE);
-            ShortVector acc = ShortVector.fromArray(SV, s, so + R * t).sub((short) (32 * sum8[c / 8]))
-                    .add(h.mul(z[c]))
-                    .add(h.lanewise(LSHR, S2).mul(z[c + 1]))
-                    .add(h.lanewise(LSHR, S4).mul(z[c + 2]))
-                    .add(h.lanewise(LSHR, S6).mul(z[c + 3]))
-                    .add(h.lanewise(LSHR, S8).mul(z[c + 4]))
-                    .add(h.lanewise(LSHR, S10).mul(z[c + 5]))
-                    .add(h.lanewise(LSHR, S12).mul(z[c + 6]))
-                    .add(h.lanewise(LSHR, S14).mul(z[c + 7]));
-            acc.intoArray(s, so + R * t);
+            long o = at + 6L * R * t;
+            int c = yo + Q6Y * t;
+            ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
+            ShortVector b = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+            ShortVector v = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
+            ShortVector pa = a.mul(y[c]).add(a.lanewise(LSHR, S6).mul(y[c + 1])).add(a.lanewise(LSHR, S12).mul(y[c + 2]));
+            ShortVector pb = b.mul(y[c + 3]).add(b.lanewise(LSHR, S6).mul(y[c + 4])).add(b.lanewise(LSHR, S12).mul(y[c + 5]));
+            ShortVector pv = v.mul(y[c + 6]).add(v.lanewise(LSHR, S6).mul(y[c + 7]))
+                    .add(v.lanewise(LSHR, S12).mul(y[c + 8]).add(v.lanewise(LSHR, S14).mul(y[c + 9])));
+            pa.add(pb).add(pv.add(y[c + 10])).intoArray(s, so + R * t);
         }
     }
 
-    /**
-     * {@link #q6HighSums} for two groups (at {@code at}, {@code at2}) and two inputs (at {@code zo}, {@code zo + stride}),
-     * slices 0..3. The fields are reached by shifting the loaded vectors 2 bits per column (one shift count in a
-     * register instead of seven).
-     */
-    static void q6HighSums22(MemorySegment w, long at, long at2, int steps, short[] z, int[] sum8, int zo, int stride, short[] s) {
+    /** {@link #q6Sums} for two groups (at {@code at} and {@code at2}, to slices 0 and 1). */
+    static void q6Sums2(MemorySegment w, long at, long at2, int steps, short[] y, int yo, short[] s) {
         ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
         for (int t = 0; t < steps; t++) {
-            int c = zo + 8 * t, d = c + stride;
-            short oc = (short) (32 * sum8[c / 8]), od = (short) (32 * sum8[d / 8]);
-            ShortVector h = ShortVector.fromMemorySegment(SV, w, at + 2L * R * t, LE);
-            ShortVector q = ShortVector.fromMemorySegment(SV, w, at2 + 2L * R * t, LE);
-            ShortVector a00 = ShortVector.fromArray(SV, s, R * t).sub(oc);
-            ShortVector a01 = ShortVector.fromArray(SV, s, SL + R * t).sub(oc);
-            ShortVector a10 = ShortVector.fromArray(SV, s, 2 * SL + R * t).sub(od);
-            ShortVector a11 = ShortVector.fromArray(SV, s, 3 * SL + R * t).sub(od);
-            // The eight 2-bit fields of each weight vector, lowest first: multiply-add, then shift the next one down.
-            for (int k = 0; k < 8; k++) {
-                ShortVector zc = ShortVector.broadcast(SV, z[c + k]), zd = ShortVector.broadcast(SV, z[d + k]);
-                a00 = a00.add(h.mul(zc));
-                a01 = a01.add(q.mul(zc));
-                a10 = a10.add(h.mul(zd));
-                a11 = a11.add(q.mul(zd));
-                h = h.lanewise(LSHR, S2);
-                q = q.lanewise(LSHR, S2);
+            long o = at + 6L * R * t, o2 = at2 + 6L * R * t;
+            int c = yo + Q6Y * t;
+            ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+            ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
+            ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
+            ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
+            ShortVector acc = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
+            ShortVector acc2 = q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2));
+            y0 = ShortVector.broadcast(SV, y[c + 3]);
+            y1 = ShortVector.broadcast(SV, y[c + 4]);
+            y2 = ShortVector.broadcast(SV, y[c + 5]);
+            a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+            q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
+            acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
+            acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2)));
+            y0 = ShortVector.broadcast(SV, y[c + 6]);
+            y1 = ShortVector.broadcast(SV, y[c + 7]);
+            y2 = ShortVector.broadcast(SV, y[c + 8]);
+            ShortVector y3 = ShortVector.broadcast(SV, y[c + 9]);
+            a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
+            q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
+            ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
+            acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
+            acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
+            acc.add(y[c + 10]).intoArray(s, R * t);
+            acc2.add(y[c + 10]).intoArray(s, SL + R * t);
+        }
+    }
+
+    /** {@link #q6Sums} for two inputs (at {@code yo} and {@code yo + stride}; to slices 0 and 2). */
+    static void q6Sums12(MemorySegment w, long at, int steps, short[] y, int yo, int stride, short[] s) {
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S14 = ShortVector.broadcast(SV, (short) 14);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 6L * R * t;
+            int c = yo + Q6Y * t, d = c + stride;
+            ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
+            ShortVector a6 = a.lanewise(LSHR, S6), a12 = a.lanewise(LSHR, S12);
+            ShortVector acc = a.mul(y[c]).add(a6.mul(y[c + 1])).add(a12.mul(y[c + 2]));
+            ShortVector acc2 = a.mul(y[d]).add(a6.mul(y[d + 1])).add(a12.mul(y[d + 2]));
+            a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+            a6 = a.lanewise(LSHR, S6);
+            a12 = a.lanewise(LSHR, S12);
+            acc = acc.add(a.mul(y[c + 3]).add(a6.mul(y[c + 4])).add(a12.mul(y[c + 5])));
+            acc2 = acc2.add(a.mul(y[d + 3]).add(a6.mul(y[d + 4])).add(a12.mul(y[d + 5])));
+            a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
+            a6 = a.lanewise(LSHR, S6);
+            a12 = a.lanewise(LSHR, S12);
+            ShortVector a14 = a.lanewise(LSHR, S14);
+            acc = acc.add(a.mul(y[c + 6]).add(a6.mul(y[c + 7])).add(a12.mul(y[c + 8]).add(a14.mul(y[c + 9]))));
+            acc2 = acc2.add(a.mul(y[d + 6]).add(a6.mul(y[d + 7])).add(a12.mul(y[d + 8]).add(a14.mul(y[d + 9]))));
+            acc.add(y[c + 10]).intoArray(s, R * t);
+            acc2.add(y[d + 10]).intoArray(s, 2 * SL + R * t);
+        }
+    }
+
+    /** {@link #q6Sums} for two groups and two inputs (to slices 0..3: input k, group j in slice 2k + j). */
+    static void q6Sums22(MemorySegment w, long at, long at2, int steps, short[] y, int yo, int stride, short[] s) {
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S2v = ShortVector.broadcast(SV, (short) 2);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 6L * R * t, o2 = at2 + 6L * R * t;
+            int c = yo + Q6Y * t, d = c + stride;
+            ShortVector a00 = ShortVector.broadcast(SV, y[c + 10]), a01 = a00;
+            ShortVector a10 = ShortVector.broadcast(SV, y[d + 10]), a11 = a10;
+            // Vectors A and B: three fields each (6, 6 and 4 bits).
+            for (int k = 0; k < 2; k++) {
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, o + 2L * R * k, LE);
+                ShortVector q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R * k, LE);
+                ShortVector v6 = v.lanewise(LSHR, S6), v12 = v.lanewise(LSHR, S12);
+                ShortVector q6 = q.lanewise(LSHR, S6), q12 = q.lanewise(LSHR, S12);
+                int ck = c + 3 * k, dk = d + 3 * k;
+                ShortVector y0 = ShortVector.broadcast(SV, y[ck]), y1 = ShortVector.broadcast(SV, y[ck + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[ck + 2]);
+                a00 = a00.add(v.mul(y0).add(v6.mul(y1)).add(v12.mul(y2)));
+                a01 = a01.add(q.mul(y0).add(q6.mul(y1)).add(q12.mul(y2)));
+                y0 = ShortVector.broadcast(SV, y[dk]);
+                y1 = ShortVector.broadcast(SV, y[dk + 1]);
+                y2 = ShortVector.broadcast(SV, y[dk + 2]);
+                a10 = a10.add(v.mul(y0).add(v6.mul(y1)).add(v12.mul(y2)));
+                a11 = a11.add(q.mul(y0).add(q6.mul(y1)).add(q12.mul(y2)));
             }
+            // Vector C: four fields (6, 6, 2 and 2 bits).
+            ShortVector v = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
+            ShortVector q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
+            ShortVector v6 = v.lanewise(LSHR, S6), v12 = v.lanewise(LSHR, S12), v14 = v12.lanewise(LSHR, S2v);
+            ShortVector q6 = q.lanewise(LSHR, S6), q12 = q.lanewise(LSHR, S12), q14 = q12.lanewise(LSHR, S2v);
+            ShortVector y0 = ShortVector.broadcast(SV, y[c + 6]), y1 = ShortVector.broadcast(SV, y[c + 7]);
+            ShortVector y2 = ShortVector.broadcast(SV, y[c + 8]), y3 = ShortVector.broadcast(SV, y[c + 9]);
+            a00 = a00.add(v.mul(y0).add(v6.mul(y1)).add(v12.mul(y2).add(v14.mul(y3))));
+            a01 = a01.add(q.mul(y0).add(q6.mul(y1)).add(q12.mul(y2).add(q14.mul(y3))));
+            y0 = ShortVector.broadcast(SV, y[d + 6]);
+            y1 = ShortVector.broadcast(SV, y[d + 7]);
+            y2 = ShortVector.broadcast(SV, y[d + 8]);
+            y3 = ShortVector.broadcast(SV, y[d + 9]);
+            a10 = a10.add(v.mul(y0).add(v6.mul(y1)).add(v12.mul(y2).add(v14.mul(y3))));
+            a11 = a11.add(q.mul(y0).add(q6.mul(y1)).add(q12.mul(y2).add(q14.mul(y3))));
             a00.intoArray(s, R * t);
             a01.intoArray(s, SL + R * t);
             a10.intoArray(s, 2 * SL + R * t);
@@ -712,34 +653,6 @@ final class InterleavedKernels {
         }
     }
 
-    /** {@link #q6HighSums} for two inputs (at {@code zo} and {@code zo + stride}; slices {@code so} and {@code so + 2 SL}). */
-    static void q6HighSums12(MemorySegment w, long at, int steps, short[] z, int[] sum8, int zo, int stride, short[] s, int so) {
-        ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
-        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
-        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
-        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
-        ShortVector S10 = ShortVector.broadcast(SV, (short) 10);
-        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        ShortVector S14 = ShortVector.broadcast(SV, (short) 14);
-        int so2 = so + 2 * SL;
-        for (int t = 0; t < steps; t++) {
-            int c = zo + 8 * t, d = c + stride;
-            ShortVector h = ShortVector.fromMemorySegment(SV, w, at + 2L * R * t, LE);
-            ShortVector h2 = h.lanewise(LSHR, S2), h4 = h.lanewise(LSHR, S4), h6 = h.lanewise(LSHR, S6);
-            ShortVector acc = ShortVector.fromArray(SV, s, so + R * t).sub((short) (32 * sum8[c / 8]))
-                    .add(h.mul(z[c])).add(h2.mul(z[c + 1])).add(h4.mul(z[c + 2])).add(h6.mul(z[c + 3]));
-            ShortVector acc2 = ShortVector.fromArray(SV, s, so2 + R * t).sub((short) (32 * sum8[d / 8]))
-                    .add(h.mul(z[d])).add(h2.mul(z[d + 1])).add(h4.mul(z[d + 2])).add(h6.mul(z[d + 3]));
-            h2 = h.lanewise(LSHR, S8);
-            h4 = h.lanewise(LSHR, S10);
-            h6 = h.lanewise(LSHR, S12);
-            ShortVector h14 = h.lanewise(LSHR, S14);
-            acc = acc.add(h2.mul(z[c + 4])).add(h4.mul(z[c + 5])).add(h6.mul(z[c + 6])).add(h14.mul(z[c + 7]));
-            acc2 = acc2.add(h2.mul(z[d + 4])).add(h4.mul(z[d + 5])).add(h6.mul(z[d + 6])).add(h14.mul(z[d + 7]));
-            acc.intoArray(s, so + R * t);
-            acc2.intoArray(s, so2 + R * t);
-        }
-    }
     /**
      * Q8_0 on the FMA units: per block of 32 columns, each column's R int8 (in row order) are converted to floats,
      * R/2 at a time, and multiplied-added with the activation's int8 value as a float; the block's R sums go to
