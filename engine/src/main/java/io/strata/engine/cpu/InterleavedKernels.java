@@ -184,12 +184,8 @@ final class InterleavedKernels {
                 blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
                 for (int k = 0; k < m; k++) {
                     int xb = (xo + k * cols) / 32;
-                    q4_0Ints(nb, s, 2 * k * SL, a.q8sum, xb, sc.s32);
-                    blockFloats(nb, sc.s32, 0, sc.fs, 0, a.q8d, xb, acc, (i + k) * R);
-                    if (pair) {
-                        q4_0Ints(nb, s, (2 * k + 1) * SL, a.q8sum, xb, sc.s32);
-                        blockFloats(nb, sc.s32, 0, sc.fsb, 0, a.q8d, xb, acc, (n + i + k) * R);
-                    }
+                    q4_0Floats(nb, s, 2 * k * SL, a.q8sum, sc.fs, a.q8d, xb, acc, (i + k) * R);
+                    if (pair) q4_0Floats(nb, s, (2 * k + 1) * SL, a.q8sum, sc.fsb, a.q8d, xb, acc, (n + i + k) * R);
                 }
                 i += m;
             }
@@ -773,31 +769,40 @@ final class InterleavedKernels {
 
     /**
      * {@code count} vectors of R lane-ordered finite f16 at {@code at}, {@code at + stride}, ... to floats in row
-     * order: {@code out[oo + R*k ..]} rows 0..R/2-1, then R/2..R-1. The exponent is rebiased by a multiply, which also
-     * gets subnormals right; {@link Repacked} refuses tensors with infinite or NaN scales.
+     * order: {@code out[oo + R*k ..]} rows 0..R/2-1, then R/2..R-1. An f16 in the top half of an int lane, shifted
+     * right arithmetically by 3, has its sign at bit 31 and its exponent and mantissa where an f32 keeps them, with
+     * copies of the sign in bits 28-30 (masked off with what came from below): the f32 of the value times 2^-112,
+     * subnormals included; a multiply rebiases it exactly. {@link Repacked} refuses tensors with infinite or NaN scales.
      */
     static void halvesToFloats(MemorySegment w, long at, long stride, int count, float[] out, int oo) {
         FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
+        IntVector three = IntVector.broadcast(IV, 3);
         for (int k = 0; k < count; k++) {
             IntVector v = ShortVector.fromMemorySegment(SV, w, at + stride * k, LE).reinterpretAsInts();
-            IntVector lo = v.and(0xFFFF), hi = v.lanewise(LSHR, 16);
-            FloatVector flo = ((FloatVector) lo.and(0x7FFF).lanewise(LSHL, 13).reinterpretAsFloats()).mul(rebias);
-            FloatVector fhi = ((FloatVector) hi.and(0x7FFF).lanewise(LSHL, 13).reinterpretAsFloats()).mul(rebias);
-            flo.reinterpretAsInts().or(lo.and(0x8000).lanewise(LSHL, 16)).reinterpretAsFloats().intoArray(out, oo + R * k);
-            fhi.reinterpretAsInts().or(hi.and(0x8000).lanewise(LSHL, 16)).reinterpretAsFloats().intoArray(out, oo + R * k + H);
+            IntVector lo = v.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000);
+            IntVector hi = v.lanewise(ASHR, three).and(0x8FFFE000);
+            ((FloatVector) lo.reinterpretAsFloats()).mul(rebias).intoArray(out, oo + R * k);
+            ((FloatVector) hi.reinterpretAsFloats()).mul(rebias).intoArray(out, oo + R * k + H);
         }
     }
 
     /**
-     * Q4_0, integer half of the scale pass: per block, the 4 partial 16-bit sums plus the offset correction (exact
-     * {@code sum (q - 8) x}), widened into {@code s32[R*b..]} (rows 0..R/2-1, then the rest).
+     * Q4_0's scale pass: per block, the 16-bit sums {@code s[so + R*b..]} minus the offset {@code 8 * sum x} (the
+     * exact {@code sum (q - 8) x}), widened (rows 0..R/2-1 from the low halves, the rest from the high ones),
+     * converted, and {@code acc += sum * scale * d_x} with the per-row scales {@code scales[R*b..]}.
      */
-    static void q4_0Ints(int nb, short[] s, int so, int[] xsum, int xb, int[] s32) {
+    static void q4_0Floats(int nb, short[] s, int so, int[] xsum, float[] scales, float[] xd, int xb, float[] acc, int ao) {
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
         for (int b = 0; b < nb; b++) {
             IntVector t = ShortVector.fromArray(SV, s, so + R * b).sub((short) (8 * xsum[xb + b])).reinterpretAsInts();
-            t.lanewise(LSHL, 16).lanewise(ASHR, 16).intoArray(s32, R * b);
-            t.lanewise(ASHR, 16).intoArray(s32, R * b + H);
+            FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
+            FloatVector v0 = (FloatVector) t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
+            FloatVector v1 = (FloatVector) t.lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
+            f0 = v0.fma(FloatVector.fromArray(FV, scales, R * b).mul(d), f0);
+            f1 = v1.fma(FloatVector.fromArray(FV, scales, R * b + H).mul(d), f1);
         }
+        f0.intoArray(acc, ao);
+        f1.intoArray(acc, ao + H);
     }
 
     /**
