@@ -20,14 +20,15 @@ import java.util.concurrent.locks.LockSupport;
  * <ul>
  *   <li>{@code park}: thread → thread in one JVM, {@code LockSupport.unpark} of a parked thread;</li>
  *   <li>{@code queue}: thread → thread, {@code ArrayBlockingQueue.put} to a thread blocked in {@code take};</li>
- *   <li>{@code tcp}: process → process, one 8-byte message on a blocking loopback TCP socket to a child JVM blocked in
- *       {@code read} (the child sends its receive time back);</li>
+ *   <li>{@code tcp}: process → process, one message (8 bytes, or {@code bytes}: a pipeline boundary's activation frame)
+ *       on a blocking loopback TCP socket to a child JVM blocked in {@code read}; the child reads the whole message,
+ *       then sends its receive time back;</li>
  * </ul>
  * each with the idle period spent asleep ({@code sleep}: every thread of both sides idle, as when all stages wait),
  * computing in registers on the signalling thread ({@code busy}), or streaming a 256 MiB array on it ({@code stream}:
  * as when a stage finishes a forward pass over its weights and sends, the caches now holding weights).
- * Usage: {@code java -cp ... io.strata.ops.cluster.WakeupBench [idleMs=0,1,10,100] [seconds per cell=3]}. Prints one
- * JSON object per cell, latencies in microseconds.
+ * Usage: {@code java -cp ... io.strata.ops.cluster.WakeupBench [idleMs=0,1,10,100] [seconds per cell=3] [bytes=8]}.
+ * Prints one JSON object per cell, latencies in microseconds.
  */
 public final class WakeupBench {
     private static volatile long sink;
@@ -37,19 +38,21 @@ public final class WakeupBench {
 
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("--echo")) {
-            echo(Integer.parseInt(args[1]));
+            echo(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
             return;
         }
         int[] idle = Arrays.stream((args.length > 0 ? args[0] : "0,1,10,100").split(",")).mapToInt(Integer::parseInt).toArray();
         double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 3;
-        try (Tcp tcp = Tcp.start()) {
+        int bytes = args.length > 2 ? Integer.parseInt(args[2]) : 8;
+        if (bytes < 8) throw new IllegalArgumentException("bytes must be at least 8 (the send time), not " + bytes);
+        try (Tcp tcp = Tcp.start(bytes)) {
             for (Idle kind : Idle.values()) {
                 for (int ms : idle) {
                     if (ms == 0 && kind != Idle.SLEEP) continue;
                     int samples = samples(ms, seconds);
                     print("park", kind, ms, park(ms, kind, samples));
                     print("queue", kind, ms, queue(ms, kind, samples));
-                    print("tcp", kind, ms, tcp.run(ms, kind, samples));
+                    print("tcp", kind, ms, tcp.run(ms, kind, samples), bytes);
                 }
             }
         }
@@ -153,8 +156,9 @@ public final class WakeupBench {
         return lat;
     }
 
-    /** The child JVM: answers each 8-byte send time with its own receive time. */
-    private static void echo(int port) throws IOException {
+    /** The child JVM: reads each message of {@code bytes} (the send time first) and answers with its receive time. */
+    private static void echo(int port, int bytes) throws IOException {
+        byte[] rest = new byte[bytes - 8];
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
             s.setTcpNoDelay(true);
             DataInputStream in = new DataInputStream(s.getInputStream());
@@ -163,6 +167,7 @@ public final class WakeupBench {
                 long sent;
                 try {
                     sent = in.readLong();
+                    in.readFully(rest);
                 } catch (IOException e) {
                     return;
                 }
@@ -178,37 +183,45 @@ public final class WakeupBench {
         final Socket socket;
         final DataInputStream in;
         final DataOutputStream out;
+        final byte[] message;
 
-        private Tcp(Process child, Socket socket) throws IOException {
+        private Tcp(Process child, Socket socket, int bytes) throws IOException {
             this.child = child;
             this.socket = socket;
+            this.message = new byte[bytes];
             socket.setTcpNoDelay(true);
             this.in = new DataInputStream(socket.getInputStream());
             this.out = new DataOutputStream(socket.getOutputStream());
         }
 
-        static Tcp start() throws IOException {
+        /** One message: the send time, then padding up to the message size; written in one call. */
+        private void send() throws IOException {
+            long t = System.nanoTime();
+            for (int k = 0; k < 8; k++) message[k] = (byte) (t >>> (56 - 8 * k));
+            out.write(message);
+            out.flush();
+        }
+
+        static Tcp start(int bytes) throws IOException {
             try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
                 String java = ProcessHandle.current().info().command().orElseThrow();
                 Process p = new ProcessBuilder(java, "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
-                        WakeupBench.class.getName(), "--echo", Integer.toString(server.getLocalPort()))
+                        WakeupBench.class.getName(), "--echo", Integer.toString(server.getLocalPort()), Integer.toString(bytes))
                         .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
                 server.setSoTimeout(30_000);
-                return new Tcp(p, server.accept());
+                return new Tcp(p, server.accept(), bytes);
             }
         }
 
         long[] run(int ms, Idle kind, int samples) throws Exception {
             for (int i = 0; i < 2000; i++) {  // warm both sides' code paths
-                out.writeLong(System.nanoTime());
-                out.flush();
+                send();
                 in.readLong();
             }
             long[] lat = new long[samples];
             for (int i = 0; i < samples; i++) {
                 idle(ms, kind);
-                out.writeLong(System.nanoTime());
-                out.flush();
+                send();
                 lat[i] = in.readLong();
             }
             return lat;
@@ -222,12 +235,17 @@ public final class WakeupBench {
     }
 
     private static void print(String kind, Idle idleKind, int ms, long[] lat) {
+        print(kind, idleKind, ms, lat, 0);
+    }
+
+    private static void print(String kind, Idle idleKind, int ms, long[] lat, int bytes) {
         long[] a = lat.clone();
         Arrays.sort(a);
         double load = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         System.out.println(String.format(Locale.ROOT,
-                "{\"kind\":\"%s\",\"idle\":\"%s\",\"idle_ms\":%d,\"n\":%d,\"p10_us\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"loadavg\":%.2f}",
-                kind, idleKind.name().toLowerCase(Locale.ROOT), ms, a.length, pct(a, 10), pct(a, 50), pct(a, 90), load));
+                "{\"kind\":\"%s\",%s\"idle\":\"%s\",\"idle_ms\":%d,\"n\":%d,\"p10_us\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"loadavg\":%.2f}",
+                kind, bytes > 0 ? "\"bytes\":" + bytes + "," : "", idleKind.name().toLowerCase(Locale.ROOT), ms, a.length,
+                pct(a, 10), pct(a, 50), pct(a, 90), load));
         System.out.flush();
     }
 
