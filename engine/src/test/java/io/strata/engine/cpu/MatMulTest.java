@@ -162,7 +162,7 @@ class MatMulTest {
     @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0", "Q4_K", "Q6_K"})
     void preparedMatchesScalarAndReference(GgmlType type) {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
-            for (int[] shape : new int[][]{{256, 1}, {256, 37}, {1280, 70}, {2304, 33}}) {
+            for (int[] shape : new int[][]{{256, 1}, {256, 37}, {1280, 70}, {2304, 33}, {256, 64}, {512, 130}}) {
                 int cols = shape[0], rows = shape[1];
                 Tensor w = randomTensor(type, cols, rows, 17L * cols + rows + type.id);
                 assertTrue(one.prepare(w, arena));
