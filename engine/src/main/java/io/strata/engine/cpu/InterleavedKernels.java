@@ -181,6 +181,12 @@ final class InterleavedKernels {
             for (int i = 0; i < n; ) {
                 int m = pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
                 int xo = i * cols + c0;
+                if (m == 1 && pair) {
+                    // Decode: the integer and scale passes fused per block.
+                    q4_0Fused2(w, v, v + gb, nb, a.q8y, xo, a.q8sum, sc.fs, sc.fsb, a.q8d, acc, i * R, (n + i) * R);
+                    i++;
+                    continue;
+                }
                 blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
                 for (int k = 0; k < m; k++) {
                     int xb = (xo + k * cols) / 32;
@@ -222,17 +228,20 @@ final class InterleavedKernels {
                     for (int half = 0; half < 2; half++) {
                         long vh = v + 64L * R * half;
                         int xh = xo + 128 * half;
-                        blockSums(m, pair, w, vh, gb, 4, a.qky, xh, cols, s);
                         int xb = xo / 256, xs = cols / 256;
-                        if (m >= 2) {
+                        if (m == 1 && pair) {
+                            // Decode: the integer and scale passes fused per block of 32 columns.
+                            q4KFused2(w, vh, vh + gb, hdr, hdr + gb, half, a.qky, xh, a.qkSum, xb, s32);
+                        } else if (m >= 2) {
+                            blockSums(m, pair, w, vh, gb, 4, a.qky, xh, cols, s);
                             for (int k = 0; k < m; k += 2) {
                                 int xk = xb + k * xs;
                                 q4KHalf12(w, hdr, half, s, 2 * k * SL, (2 * k + 2) * SL, a.qkSum, xk, xk + xs, s32, 4 * k * R, (4 * k + 4) * R);
                                 if (pair) q4KHalf12(w, hdr + gb, half, s, (2 * k + 1) * SL, (2 * k + 3) * SL, a.qkSum, xk, xk + xs, s32, (4 * k + 2) * R, (4 * k + 6) * R);
                             }
                         } else {
+                            blockSums(m, false, w, vh, gb, 4, a.qky, xh, cols, s);
                             q4KHalf(w, hdr, half, s, 0, a.qkSum, xb, s32, 0);
-                            if (pair) q4KHalf(w, hdr + gb, half, s, SL, a.qkSum, xb, s32, 2 * R);
                         }
                     }
                     for (int k = 0; k < m; k++) {
@@ -291,16 +300,17 @@ final class InterleavedKernels {
                         if (m == 2) {
                             if (pair) q6Sums22(w, vh, vh + gb, 16, a.q6y, yh, ys, s);
                             else q6Sums12(w, vh, 16, a.q6y, yh, ys, s);
+                        } else if (pair) {
+                            // Decode: the integer and scale passes fused per 16 columns.
+                            q6KFused2(w, vh, vh + gb, hdr, hdr + gb, half, a.q6y, yh, s32);
                         } else {
-                            if (pair) q6Sums2(w, vh, vh + gb, 16, a.q6y, yh, s);
-                            else q6Sums(w, vh, 16, a.q6y, yh, s, 0);
+                            q6Sums(w, vh, 16, a.q6y, yh, s, 0);
                         }
                         if (m == 2) {
                             q6KHalf12(w, hdr, half, s, 0, 2 * SL, s32, 0, 2 * R);
                             if (pair) q6KHalf12(w, hdr + gb, half, s, SL, 3 * SL, s32, R, 3 * R);
-                        } else {
+                        } else if (!pair) {
                             q6KHalf(w, hdr, half, s, 0, s32, 0);
-                            if (pair) q6KHalf(w, hdr + gb, half, s, SL, s32, R);
                         }
                     }
                     for (int k = 0; k < m; k++) {
@@ -787,6 +797,53 @@ final class InterleavedKernels {
     }
 
     /**
+     * Q4_0, one input, a pair of groups: per block of 32 columns the integer pass (as {@link #blockSums2}) and at once
+     * its scale pass (as {@link #q4_0Floats}), so that weight loads come every few instructions instead of in bursts.
+     * Same operations in the same order, same results; {@code acc[ao..]} for {@code at}, {@code acc[bo..]} for
+     * {@code at2}, with their per-row scales in {@code fs} and {@code fsb}.
+     */
+    static void q4_0Fused2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, int[] xsum, float[] fs,
+                           float[] fsb, float[] xd, float[] acc, int ao, int bo) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+        FloatVector g0 = FloatVector.fromArray(FV, acc, bo), g1 = FloatVector.fromArray(FV, acc, bo + H);
+        int xb = yo / 32;
+        for (int b = 0; b < blocks; b++) {
+            ShortVector s1 = ShortVector.zero(SV), s2 = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long d = 16L * R * b + 2L * R * t;
+                int c = yo + 32 * b + 4 * t;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, at + d, LE);
+                ShortVector v2 = ShortVector.fromMemorySegment(SV, w, at2 + d, LE);
+                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
+                s1 = s1.add(v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
+                        .add(v.lanewise(LSHR, S8).mul(y2).add(v.lanewise(LSHR, S12).mul(y3))));
+                s2 = s2.add(v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
+                        .add(v2.lanewise(LSHR, S8).mul(y2).add(v2.lanewise(LSHR, S12).mul(y3))));
+            }
+            short off = (short) (8 * xsum[xb + b]);
+            FloatVector d = FloatVector.broadcast(FV, xd[xb + b]);
+            IntVector t = s1.sub(off).reinterpretAsInts();
+            FloatVector v0 = (FloatVector) t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
+            FloatVector v1 = (FloatVector) t.lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
+            f0 = v0.fma(FloatVector.fromArray(FV, fs, R * b).mul(d), f0);
+            f1 = v1.fma(FloatVector.fromArray(FV, fs, R * b + H).mul(d), f1);
+            t = s2.sub(off).reinterpretAsInts();
+            v0 = (FloatVector) t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
+            v1 = (FloatVector) t.lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
+            g0 = v0.fma(FloatVector.fromArray(FV, fsb, R * b).mul(d), g0);
+            g1 = v1.fma(FloatVector.fromArray(FV, fsb, R * b + H).mul(d), g1);
+        }
+        f0.intoArray(acc, ao);
+        f1.intoArray(acc, ao + H);
+        g0.intoArray(acc, bo);
+        g1.intoArray(acc, bo + H);
+    }
+
+    /**
      * Q4_0's scale pass: per block, the 16-bit sums {@code s[so + R*b..]} minus the offset {@code 8 * sum x} (the
      * exact {@code sum (q - 8) x}), widened (rows 0..R/2-1 from the low halves, the rest from the high ones),
      * converted, and {@code acc += sum * scale * d_x} with the per-row scales {@code scales[R*b..]}.
@@ -851,6 +908,76 @@ final class InterleavedKernels {
                 .sub(n1.mul(FloatVector.fromArray(FV, dmin, dso + H).mul(dx))));
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
+    }
+
+    /**
+     * Q4_K, one input, a pair of groups, half a super-block: per block of 32 columns the integer pass (as
+     * {@link #blockSums2}) and at once its share of the scale pass (as {@link #q4KHalf}), so that weight loads come
+     * every few instructions instead of in bursts of a whole half. Same integer operations, same results.
+     */
+    static void q4KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, int half, short[] y, int yo, int[] bsum,
+                          int xb, int[] s32) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        IntVector a0, a1, m0, m1, b0, b1, n0, n1;
+        if (half == 0) {
+            a0 = a1 = m0 = m1 = b0 = b1 = n0 = n1 = IntVector.zero(IV);
+        } else {
+            a0 = IntVector.fromArray(IV, s32, 0);
+            a1 = IntVector.fromArray(IV, s32, H);
+            m0 = IntVector.fromArray(IV, s32, R);
+            m1 = IntVector.fromArray(IV, s32, R + H);
+            b0 = IntVector.fromArray(IV, s32, 2 * R);
+            b1 = IntVector.fromArray(IV, s32, 2 * R + H);
+            n0 = IntVector.fromArray(IV, s32, 3 * R);
+            n1 = IntVector.fromArray(IV, s32, 3 * R + H);
+        }
+        for (int k = 0; k < 4; k++) {
+            ShortVector acc = ShortVector.zero(SV), acc2 = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long d = 16L * R * k + 2L * R * t;
+                int c = yo + 32 * k + 4 * t;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, at + d, LE);
+                ShortVector v2 = ShortVector.fromMemorySegment(SV, w, at2 + d, LE);
+                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
+                acc = acc.add(v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
+                        .add(v.lanewise(LSHR, S8).mul(y2).add(v.lanewise(LSHR, S12).mul(y3))));
+                acc2 = acc2.add(v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
+                        .add(v2.lanewise(LSHR, S8).mul(y2).add(v2.lanewise(LSHR, S12).mul(y3))));
+            }
+            int j = 4 * half + k;
+            int xs = bsum[16 * xb + 2 * j] + bsum[16 * xb + 2 * j + 1];
+            IntVector t = acc.sub((short) (8 * xs)).reinterpretAsInts();
+            long sa = hdr + 4L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).add(8 * xs).mul(sc1));
+            m0 = m0.add(mn0.mul(xs));
+            m1 = m1.add(mn1.mul(xs));
+            t = acc2.sub((short) (8 * xs)).reinterpretAsInts();
+            sa = hdr2 + 4L * R + (long) R * j;
+            sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            b0 = b0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(8 * xs).mul(sc0));
+            b1 = b1.add(t.lanewise(ASHR, 16).add(8 * xs).mul(sc1));
+            n0 = n0.add(mn0.mul(xs));
+            n1 = n1.add(mn1.mul(xs));
+        }
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+        m0.intoArray(s32, R);
+        m1.intoArray(s32, R + H);
+        b0.intoArray(s32, 2 * R);
+        b1.intoArray(s32, 2 * R + H);
+        n0.intoArray(s32, 3 * R);
+        n1.intoArray(s32, 3 * R + H);
     }
 
     /**
@@ -979,6 +1106,105 @@ final class InterleavedKernels {
         a1.intoArray(s32, o + H);
         b0.intoArray(s32, o2);
         b1.intoArray(s32, o2 + H);
+    }
+
+    /**
+     * Q6_K, one input, a pair of groups, half a super-block: per 16 columns (one int8 sub-block scale) the integer
+     * pass of its two 8-column steps (as {@link #q6Sums2}) and at once their share of the scale pass (as
+     * {@link #q6KHalf}), so that weight loads come every few instructions instead of in bursts of a whole half. Same
+     * integer operations, same results: {@code s32[0..R)} for {@code at}, {@code [R..2R)} for {@code at2}.
+     */
+    static void q6KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, int half, short[] y, int yo, int[] s32) {
+        ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        IntVector a0, a1, b0, b1;
+        if (half == 0) {
+            a0 = a1 = b0 = b1 = IntVector.zero(IV);
+        } else {
+            a0 = IntVector.fromArray(IV, s32, 0);
+            a1 = IntVector.fromArray(IV, s32, H);
+            b0 = IntVector.fromArray(IV, s32, R);
+            b1 = IntVector.fromArray(IV, s32, R + H);
+        }
+        for (int k = 0; k < 8; k++) {
+            // t, u: the two 8-column sums of group at, as ints of two 16-bit halves; t2, u2: of group at2.
+            IntVector t, u, t2, u2;
+            {
+                long o = at + 6L * R * (2 * k + 0), o2 = at2 + 6L * R * (2 * k + 0);
+                int c = yo + Q6Y * (2 * k + 0);
+                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
+                ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
+                ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
+                ShortVector acc = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
+                ShortVector acc2 = q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2));
+                y0 = ShortVector.broadcast(SV, y[c + 3]);
+                y1 = ShortVector.broadcast(SV, y[c + 4]);
+                y2 = ShortVector.broadcast(SV, y[c + 5]);
+                a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+                q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
+                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2)));
+                y0 = ShortVector.broadcast(SV, y[c + 6]);
+                y1 = ShortVector.broadcast(SV, y[c + 7]);
+                y2 = ShortVector.broadcast(SV, y[c + 8]);
+                ShortVector y3 = ShortVector.broadcast(SV, y[c + 9]);
+                a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
+                q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
+                ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
+                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
+                t = acc.add(y[c + 10]).reinterpretAsInts();
+                t2 = acc2.add(y[c + 10]).reinterpretAsInts();
+            }
+            {
+                long o = at + 6L * R * (2 * k + 1), o2 = at2 + 6L * R * (2 * k + 1);
+                int c = yo + Q6Y * (2 * k + 1);
+                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
+                ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
+                ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
+                ShortVector acc = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
+                ShortVector acc2 = q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2));
+                y0 = ShortVector.broadcast(SV, y[c + 3]);
+                y1 = ShortVector.broadcast(SV, y[c + 4]);
+                y2 = ShortVector.broadcast(SV, y[c + 5]);
+                a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+                q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
+                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2)));
+                y0 = ShortVector.broadcast(SV, y[c + 6]);
+                y1 = ShortVector.broadcast(SV, y[c + 7]);
+                y2 = ShortVector.broadcast(SV, y[c + 8]);
+                ShortVector y3 = ShortVector.broadcast(SV, y[c + 9]);
+                a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
+                q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
+                ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
+                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
+                u = acc.add(y[c + 10]).reinterpretAsInts();
+                u2 = acc2.add(y[c + 10]).reinterpretAsInts();
+            }
+            int j = 8 * half + k;
+            IntVector ti = t, ui = u;
+            long sa = hdr + 2L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(ti.lanewise(LSHL, 16).lanewise(ASHR, 16).add(ui.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
+            a1 = a1.add(ti.lanewise(ASHR, 16).add(ui.lanewise(ASHR, 16)).mul(sc1));
+            ti = t2;
+            ui = u2;
+            sa = hdr2 + 2L * R + (long) R * j;
+            sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            b0 = b0.add(ti.lanewise(LSHL, 16).lanewise(ASHR, 16).add(ui.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
+            b1 = b1.add(ti.lanewise(ASHR, 16).add(ui.lanewise(ASHR, 16)).mul(sc1));
+        }
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+        b0.intoArray(s32, R);
+        b1.intoArray(s32, R + H);
     }
 
     /**
