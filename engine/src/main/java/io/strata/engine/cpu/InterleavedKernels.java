@@ -272,8 +272,7 @@ final class InterleavedKernels {
             if (pair) blockSums22(w, at, at + gb, blocks, y, yo, stride, s);
             else blockSums12(w, at, blocks, y, yo, stride, s);
         } else {
-            if (pair) blockSums2(w, at, at + gb, blocks, y, yo, s);
-            else blockSums(w, at, blocks, y, yo, s, 0);
+            blockSums(w, at, blocks, y, yo, s, 0); // one input on a pair runs fused (q4_0Fused2, q4KFused2)
         }
     }
 
@@ -389,30 +388,6 @@ final class InterleavedKernels {
                         .add(v.lanewise(LSHR, S8).mul(y[c + 2]).add(v.lanewise(LSHR, S12).mul(y[c + 3]))));
             }
             acc.intoArray(s, so + R * b);
-        }
-    }
-
-    /** {@link #blockSums} for two groups (at {@code at} and {@code at2}, to slices 0 and 1). */
-    static void blockSums2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, short[] s) {
-        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
-        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
-        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        for (int b = 0; b < blocks; b++) {
-            ShortVector acc = ShortVector.zero(SV), acc2 = ShortVector.zero(SV);
-            for (int t = 0; t < 8; t++) {
-                long d = 16L * R * b + 2L * R * t;
-                int c = yo + 32 * b + 4 * t;
-                ShortVector v = ShortVector.fromMemorySegment(SV, w, at + d, LE);
-                ShortVector v2 = ShortVector.fromMemorySegment(SV, w, at2 + d, LE);
-                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
-                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
-                acc = acc.add(v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
-                        .add(v.lanewise(LSHR, S8).mul(y2).add(v.lanewise(LSHR, S12).mul(y3))));
-                acc2 = acc2.add(v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
-                        .add(v2.lanewise(LSHR, S8).mul(y2).add(v2.lanewise(LSHR, S12).mul(y3))));
-            }
-            acc.intoArray(s, R * b);
-            acc2.intoArray(s, SL + R * b);
         }
     }
 
@@ -548,41 +523,6 @@ final class InterleavedKernels {
             ShortVector pv = v.mul(y[c + 6]).add(v.lanewise(LSHR, S6).mul(y[c + 7]))
                     .add(v.lanewise(LSHR, S12).mul(y[c + 8]).add(v.lanewise(LSHR, S14).mul(y[c + 9])));
             pa.add(pb).add(pv.add(y[c + 10])).intoArray(s, so + R * t);
-        }
-    }
-
-    /** {@link #q6Sums} for two groups (at {@code at} and {@code at2}, to slices 0 and 1). */
-    static void q6Sums2(MemorySegment w, long at, long at2, int steps, short[] y, int yo, short[] s) {
-        ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
-        ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
-        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        for (int t = 0; t < steps; t++) {
-            long o = at + 6L * R * t, o2 = at2 + 6L * R * t;
-            int c = yo + Q6Y * t;
-            ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
-            ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
-            ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
-            ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
-            ShortVector acc = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
-            ShortVector acc2 = q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2));
-            y0 = ShortVector.broadcast(SV, y[c + 3]);
-            y1 = ShortVector.broadcast(SV, y[c + 4]);
-            y2 = ShortVector.broadcast(SV, y[c + 5]);
-            a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
-            q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
-            acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
-            acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2)));
-            y0 = ShortVector.broadcast(SV, y[c + 6]);
-            y1 = ShortVector.broadcast(SV, y[c + 7]);
-            y2 = ShortVector.broadcast(SV, y[c + 8]);
-            ShortVector y3 = ShortVector.broadcast(SV, y[c + 9]);
-            a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
-            q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
-            ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
-            acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
-            acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
-            acc.add(y[c + 10]).intoArray(s, R * t);
-            acc2.add(y[c + 10]).intoArray(s, SL + R * t);
         }
     }
 
@@ -801,7 +741,7 @@ final class InterleavedKernels {
     }
 
     /**
-     * Q4_0, one input, a pair of groups: per block of 32 columns the integer pass (as {@link #blockSums2}) and at once
+     * Q4_0, one input, a pair of groups: per block of 32 columns the integer pass of both groups (as {@link #blockSums}, sharing the broadcasts) and at once
      * its scale pass (as {@link #q4_0Floats}), so that weight loads come every few instructions instead of in bursts.
      * Same operations in the same order, same results; {@code acc[ao..]} for {@code at}, {@code acc[bo..]} for
      * {@code at2}, with their per-row scales in {@code fs} and {@code fsb}.
@@ -916,7 +856,7 @@ final class InterleavedKernels {
 
     /**
      * Q4_K, one input, a pair of groups, half a super-block: per block of 32 columns the integer pass (as
-     * {@link #blockSums2}) and at once its share of the scale pass (as {@link #q4KHalf}), so that weight loads come
+     * {@link #blockSums} for both groups, sharing the broadcasts) and at once its share of the scale pass (as {@link #q4KHalf}), so that weight loads come
      * every few instructions instead of in bursts of a whole half. Same integer operations, same results.
      */
     static void q4KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, int half, short[] y, int yo, int[] bsum,
@@ -1114,7 +1054,7 @@ final class InterleavedKernels {
 
     /**
      * Q6_K, one input, a pair of groups, half a super-block: per 16 columns (one int8 sub-block scale) the integer
-     * pass of its two 8-column steps (as {@link #q6Sums2}) and at once their share of the scale pass (as
+     * pass of its two 8-column steps (as {@link #q6Sums} for both groups, sharing the broadcasts) and at once their share of the scale pass (as
      * {@link #q6KHalf}), so that weight loads come every few instructions instead of in bursts of a whole half. Same
      * integer operations, same results: {@code s32[0..R)} for {@code at}, {@code [R..2R)} for {@code at2}.
      */
@@ -1132,11 +1072,12 @@ final class InterleavedKernels {
             b1 = IntVector.fromArray(IV, s32, R + H);
         }
         for (int k = 0; k < 8; k++) {
-            // t, u: the two 8-column sums of group at, as ints of two 16-bit halves; t2, u2: of group at2.
-            IntVector t, u, t2, u2;
-            {
-                long o = at + 6L * R * (2 * k + 0), o2 = at2 + 6L * R * (2 * k + 0);
-                int c = yo + Q6Y * (2 * k + 0);
+            // The two 8-column sums of each group, widened from their 16-bit halves and added: lo/hi for at, lo2/hi2
+            // for at2 (rows 0..R/2-1 and R/2..R-1).
+            IntVector lo = IntVector.zero(IV), hi = lo, lo2 = lo, hi2 = lo;
+            for (int e = 0; e < 2; e++) {
+                long o = at + 6L * R * (2 * k + e), o2 = at2 + 6L * R * (2 * k + e);
+                int c = yo + Q6Y * (2 * k + e);
                 ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
                 ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
                 ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
@@ -1159,51 +1100,23 @@ final class InterleavedKernels {
                 ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
                 acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
                 acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
-                t = acc.add(y[c + 10]).reinterpretAsInts();
-                t2 = acc2.add(y[c + 10]).reinterpretAsInts();
-            }
-            {
-                long o = at + 6L * R * (2 * k + 1), o2 = at2 + 6L * R * (2 * k + 1);
-                int c = yo + Q6Y * (2 * k + 1);
-                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
-                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
-                ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
-                ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
-                ShortVector acc = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
-                ShortVector acc2 = q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2));
-                y0 = ShortVector.broadcast(SV, y[c + 3]);
-                y1 = ShortVector.broadcast(SV, y[c + 4]);
-                y2 = ShortVector.broadcast(SV, y[c + 5]);
-                a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
-                q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
-                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
-                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2)));
-                y0 = ShortVector.broadcast(SV, y[c + 6]);
-                y1 = ShortVector.broadcast(SV, y[c + 7]);
-                y2 = ShortVector.broadcast(SV, y[c + 8]);
-                ShortVector y3 = ShortVector.broadcast(SV, y[c + 9]);
-                a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
-                q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
-                ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
-                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
-                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
-                u = acc.add(y[c + 10]).reinterpretAsInts();
-                u2 = acc2.add(y[c + 10]).reinterpretAsInts();
+                IntVector t = acc.add(y[c + 10]).reinterpretAsInts(), t2 = acc2.add(y[c + 10]).reinterpretAsInts();
+                lo = lo.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16));
+                hi = hi.add(t.lanewise(ASHR, 16));
+                lo2 = lo2.add(t2.lanewise(LSHL, 16).lanewise(ASHR, 16));
+                hi2 = hi2.add(t2.lanewise(ASHR, 16));
             }
             int j = 8 * half + k;
-            IntVector ti = t, ui = u;
             long sa = hdr + 2L * R + (long) R * j;
             IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
             IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
-            a0 = a0.add(ti.lanewise(LSHL, 16).lanewise(ASHR, 16).add(ui.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
-            a1 = a1.add(ti.lanewise(ASHR, 16).add(ui.lanewise(ASHR, 16)).mul(sc1));
-            ti = t2;
-            ui = u2;
+            a0 = a0.add(lo.mul(sc0));
+            a1 = a1.add(hi.mul(sc1));
             sa = hdr2 + 2L * R + (long) R * j;
             sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
             sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
-            b0 = b0.add(ti.lanewise(LSHL, 16).lanewise(ASHR, 16).add(ui.lanewise(LSHL, 16).lanewise(ASHR, 16)).mul(sc0));
-            b1 = b1.add(ti.lanewise(ASHR, 16).add(ui.lanewise(ASHR, 16)).mul(sc1));
+            b0 = b0.add(lo2.mul(sc0));
+            b1 = b1.add(hi2.mul(sc1));
         }
         a0.intoArray(s32, 0);
         a1.intoArray(s32, H);
