@@ -364,8 +364,9 @@ final class InterleavedKernels {
     }
 
     // ---- integer passes ----
-    // Variants: "2" = two groups (at, at2) sharing the activation broadcasts; "12" = one group, two inputs (at yo and
-    // yo + stride) sharing the weight loads and shifts; "22" = both. Each (input, group) gets exactly the 16-bit sums it
+    // Variants: "12" = one group, two inputs (at yo and yo + stride) sharing the weight loads and shifts; "22" = two
+    // groups (at, at2) sharing the activation broadcasts as well; "24" = two groups, four inputs. (Two groups with one
+    // input run fused with their scale pass: q4_0Fused2, q4KFused2, q6KFused2.) Each (input, group) gets exactly the 16-bit sums it
     // gets alone (wrapping adds: only the sum modulo 2^16 matters, and it is the same in any order). Output slices: see
     // {@link #SL}.
 
