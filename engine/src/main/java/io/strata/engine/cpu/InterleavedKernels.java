@@ -371,9 +371,10 @@ final class InterleavedKernels {
     // {@link #SL}.
 
     /**
-     * As {@link #nibbleSums}, but summing each block of 32 columns (4 steps) in a register: one wrapped 16-bit sum per
-     * block goes to {@code s[so + b*R..]}. Exact after the offset correction for the same reason (the block's true sum
-     * of {@code (q - 8) x} fits a short).
+     * The integer pass of one group over {@code blocks} blocks of 32 columns of nibble vectors (8 per block, from
+     * {@code at}) times the telescoped activations {@code y[yo..]}, each block summed in a register: one wrapped 16-bit
+     * sum per block goes to {@code s[so + b*R..]}. Exact after the offset correction (the block's true sum of
+     * {@code (q - 8) x} fits a short).
      */
     static void blockSums(MemorySegment w, long at, int blocks, short[] y, int yo, short[] s, int so) {
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
