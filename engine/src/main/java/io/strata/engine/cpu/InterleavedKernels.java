@@ -118,7 +118,7 @@ final class InterleavedKernels {
     static final class Scratch {
         /** Eight slices of {@link #SL} 16-bit sums: slice 2k + j for input k, group j. */
         final short[] s16 = new short[8 * SL];
-        /** 32-bit sums: Q4_0 one chunk of one (input, group); K-quants a super-block of up to four (2R ints each). */
+        /** 32-bit sums of the K-quants: per super-block, R ints per (input, group) for Q6_K, 2R (sums, mins) for Q4_K. */
         final int[] s32 = new int[CHUNK / 32 * R];
         final float[] f32 = new float[CHUNK / 32 * R];
         /** Q8_0 weights of one tile as floats, column-major in groups of R rows (see {@link #Q8_TILE}). */
@@ -188,14 +188,13 @@ final class InterleavedKernels {
                 if (m == 1 && pair) {
                     // Decode: the integer and scale passes fused per block.
                     q4_0Fused2(w, v, v + gb, nb, a.q8y, xo, a.q8sum, sc.fs, sc.fsb, a.q8d, acc, i * R, (n + i) * R);
-                    i++;
-                    continue;
-                }
-                blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
-                for (int k = 0; k < m; k++) {
-                    int xb = (xo + k * cols) / 32;
-                    q4_0Floats(nb, s, 2 * k * SL, a.q8sum, sc.fs, a.q8d, xb, acc, (i + k) * R);
-                    if (pair) q4_0Floats(nb, s, (2 * k + 1) * SL, a.q8sum, sc.fsb, a.q8d, xb, acc, (n + i + k) * R);
+                } else {
+                    blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
+                    for (int k = 0; k < m; k++) {
+                        int xb = (xo + k * cols) / 32;
+                        q4_0Floats(nb, s, 2 * k * SL, a.q8sum, sc.fs, a.q8d, xb, acc, (i + k) * R);
+                        if (pair) q4_0Floats(nb, s, (2 * k + 1) * SL, a.q8sum, sc.fsb, a.q8d, xb, acc, (n + i + k) * R);
+                    }
                 }
                 i += m;
             }
