@@ -10,6 +10,7 @@ import io.strata.coordinator.zk.PlanStore;
 import io.strata.coordinator.zk.ZkRecords;
 import io.strata.engine.gguf.GgufFile;
 import io.strata.engine.model.ModelConfig;
+import io.strata.ops.JvmOptions;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.retry.ExponentialBackoffRetry;
@@ -107,6 +108,7 @@ public final class ClusterBench {
                         "-Xss4m", "-XX:+UseParallelGC"));
                 // Optional extra JVM options for the workers, e.g. -Dstrata.bench.workerJavaOpts=-XX:+UseTransparentHugePages
                 for (String o : System.getProperty("strata.bench.workerJavaOpts", "").split(" ")) if (!o.isBlank()) cmd.add(o);
+                cmd.addAll(JvmOptions.classDataSharing());
                 cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
                         "--zk", zk.connectString(), "--id", "b" + i, "--models", model.getParent().toString(), "--port", "0",
                         "--bind", host, "--host", host, "--threads", "1", "--bench-bytes", "32m", "--exit-with-stdin"));

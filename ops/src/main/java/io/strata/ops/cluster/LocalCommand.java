@@ -7,6 +7,7 @@ import io.strata.engine.util.Bytes;
 import io.strata.coordinator.zk.EmbeddedZooKeeper;
 import io.strata.engine.model.Synth;
 import io.strata.engine.tensor.GgmlType;
+import io.strata.ops.JvmOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -176,7 +177,9 @@ public final class LocalCommand implements Callable<Integer> {
                 // Weights and KV caches live outside the heap; without a cap the default (a quarter of the machine's
                 // memory) lets the young generation grow to a gigabyte of resident pages during the load's churn.
                 // The same heap flags as the launcher's (./strata).
-                "-Xss4m", "-XX:+UseParallelGC", "-Xmx512m", "-XX:MaxNewSize=48m", "-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
+                "-Xss4m", "-XX:+UseParallelGC", "-Xmx512m", "-XX:MaxNewSize=48m"));
+        cmd.addAll(JvmOptions.classDataSharing());
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
                 "--zk", zk, "--id", id, "--models", models.toString(), "--port", "0", "--bind", "127.0.0.1", "--host", "127.0.0.1",
                 "--threads", Integer.toString(threads), "--bench-bytes", "64m", "--exit-with-stdin"));
         if (memory != null) cmd.addAll(List.of("--memory", memory));
