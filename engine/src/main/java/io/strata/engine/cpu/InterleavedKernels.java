@@ -49,7 +49,10 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  *
  * <p>Decode (one input on a pair of groups): Q4_0, Q4_K and Q6_K fuse the two passes per block
  * ({@link #q4_0Fused2}, {@link #q4KFused2}, {@link #q6KFused2}), so that the weight loads never pause for a scale pass
- * (measured from DRAM: Q4_K +8-10%, Q6_K +3-8%); the operations and their order are those of the two passes.
+ * (measured from DRAM: Q4_K +8-10%, Q6_K +3-8%); the operations and their order are those of the two passes. The
+ * K-quant ones take a whole super-block and end with its float step, converting its f16 scales there, so that decode
+ * makes one call per super-block and pair instead of six (Q6_K) or eight (Q4_K); a profile of Q4_K_M decode had 10% of
+ * its samples in those small calls.
  *
  * <p>Several inputs (prefill, decode batches): the integer pass serves up to four inputs (Q4_0 and Q4_K on a pair of
  * groups; otherwise two) from one load and one set of shifts of each weight vector, so per input only the broadcasts,
@@ -213,11 +216,13 @@ final class InterleavedKernels {
         for (int c0 = 0; c0 < cols; c0 += chunk) {
             int ns = Math.min(chunk, cols - c0) / 256;
             long hdr0 = base + 20L * R * (c0 / 256);
-            halvesToFloats(w, hdr0, 20L * R, ns, sc.fs, 0);
-            halvesToFloats(w, hdr0 + 2L * R, 20L * R, ns, sc.fs2, 0);
-            if (pair) {
-                halvesToFloats(w, hdr0 + gb, 20L * R, ns, sc.fsb, 0);
-                halvesToFloats(w, hdr0 + gb + 2L * R, 20L * R, ns, sc.fs2b, 0);
+            if (n > 1 || !pair) { // (one input on a pair converts its scales in q4KFused2)
+                halvesToFloats(w, hdr0, 20L * R, ns, sc.fs, 0);
+                halvesToFloats(w, hdr0 + 2L * R, 20L * R, ns, sc.fs2, 0);
+                if (pair) {
+                    halvesToFloats(w, hdr0 + gb, 20L * R, ns, sc.fsb, 0);
+                    halvesToFloats(w, hdr0 + gb + 2L * R, 20L * R, ns, sc.fs2b, 0);
+                }
             }
             for (int sb = 0; sb < ns; sb++) {
                 long hdr = hdr0 + 20L * R * sb;
@@ -225,32 +230,35 @@ final class InterleavedKernels {
                 for (int i = 0; i < n; ) {
                     int m = pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
                     int xo = i * cols + c0 + 256 * sb;
-                    // Per super-block, in two halves of 128 columns: the integer pass of a half, then its share of the
-                    // scale pass, so that weight loads come in short bursts. The int sums of the halves are added
-                    // before any float is made: the same numbers as in one pass.
-                    for (int half = 0; half < 2; half++) {
-                        long vh = v + 64L * R * half;
-                        int xh = xo + 128 * half;
-                        int xb = xo / 256, xs = cols / 256;
-                        if (m == 1 && pair) {
-                            // Decode: the integer and scale passes fused per block of 32 columns.
-                            q4KFused2(w, vh, vh + gb, hdr, hdr + gb, half, a.qky, xh, a.qkSum, xb, s32);
-                        } else if (m >= 2) {
-                            blockSums(m, pair, w, vh, gb, 4, a.qky, xh, cols, s);
-                            for (int k = 0; k < m; k += 2) {
-                                int xk = xb + k * xs;
-                                q4KHalf12(w, hdr, half, s, 2 * k * SL, (2 * k + 2) * SL, a.qkSum, xk, xk + xs, s32, 4 * k * R, (4 * k + 4) * R);
-                                if (pair) q4KHalf12(w, hdr + gb, half, s, (2 * k + 1) * SL, (2 * k + 3) * SL, a.qkSum, xk, xk + xs, s32, (4 * k + 2) * R, (4 * k + 6) * R);
+                    if (m == 1 && pair) {
+                        // Decode: the integer and scale passes fused per block of 32 columns, the float step at the end
+                        // of the super-block.
+                        q4KFused2(w, v, v + gb, hdr, hdr + gb, a.qky, xo, a.qkSum, xo / 256, a.qkd, acc, i * R, (n + i) * R);
+                    } else {
+                        // Per super-block, in two halves of 128 columns: the integer pass of a half, then its share of the
+                        // scale pass, so that weight loads come in short bursts. The int sums of the halves are added
+                        // before any float is made: the same numbers as in one pass.
+                        for (int half = 0; half < 2; half++) {
+                            long vh = v + 64L * R * half;
+                            int xh = xo + 128 * half;
+                            int xb = xo / 256, xs = cols / 256;
+                            if (m >= 2) {
+                                blockSums(m, pair, w, vh, gb, 4, a.qky, xh, cols, s);
+                                for (int k = 0; k < m; k += 2) {
+                                    int xk = xb + k * xs;
+                                    q4KHalf12(w, hdr, half, s, 2 * k * SL, (2 * k + 2) * SL, a.qkSum, xk, xk + xs, s32, 4 * k * R, (4 * k + 4) * R);
+                                    if (pair) q4KHalf12(w, hdr + gb, half, s, (2 * k + 1) * SL, (2 * k + 3) * SL, a.qkSum, xk, xk + xs, s32, (4 * k + 2) * R, (4 * k + 6) * R);
+                                }
+                            } else {
+                                blockSums(m, false, w, vh, gb, 4, a.qky, xh, cols, s);
+                                q4KHalf(w, hdr, half, s, 0, a.qkSum, xb, s32, 0);
                             }
-                        } else {
-                            blockSums(m, false, w, vh, gb, 4, a.qky, xh, cols, s);
-                            q4KHalf(w, hdr, half, s, 0, a.qkSum, xb, s32, 0);
                         }
-                    }
-                    for (int k = 0; k < m; k++) {
-                        int xb = (xo + k * cols) / 256;
-                        q4KFloats(s32, 4 * k * R, sc.fs, sc.fs2, R * sb, a.qkd, xb, acc, (i + k) * R);
-                        if (pair) q4KFloats(s32, (4 * k + 2) * R, sc.fsb, sc.fs2b, R * sb, a.qkd, xb, acc, (n + i + k) * R);
+                        for (int k = 0; k < m; k++) {
+                            int xb = (xo + k * cols) / 256;
+                            q4KFloats(s32, 4 * k * R, sc.fs, sc.fs2, R * sb, a.qkd, xb, acc, (i + k) * R);
+                            if (pair) q4KFloats(s32, (4 * k + 2) * R, sc.fsb, sc.fs2b, R * sb, a.qkd, xb, acc, (n + i + k) * R);
+                        }
                     }
                     i += m;
                 }
@@ -287,38 +295,40 @@ final class InterleavedKernels {
         for (int c0 = 0; c0 < cols; c0 += chunk) {
             int nc = Math.min(chunk, cols - c0) / 256;
             long hdr0 = base + 18L * R * (c0 / 256);
-            halvesToFloats(w, hdr0, 18L * R, nc, sc.fs, 0);
-            if (pair) halvesToFloats(w, hdr0 + gb, 18L * R, nc, sc.fsb, 0);
+            if (n > 1 || !pair) { // (one input on a pair converts its scales in q6KFused2)
+                halvesToFloats(w, hdr0, 18L * R, nc, sc.fs, 0);
+                if (pair) halvesToFloats(w, hdr0 + gb, 18L * R, nc, sc.fsb, 0);
+            }
             for (int sb = 0; sb < nc; sb++) {
                 long hdr = hdr0 + 18L * R * sb;
                 long vals = base + 18L * R * ns + 192L * R * (c0 / 256 + sb);
                 for (int i = 0; i < n; ) {
                     int m = i + 1 < n ? 2 : 1;
                     int xo = i * cols + c0 + 256 * sb;
-                    // As Q4_K: per super-block, in two halves.
-                    for (int half = 0; half < 2; half++) {
-                        long vh = vals + 96L * R * half;
-                        int yh = (xo + 128 * half) / 8 * Q6Y, ys = cols / 8 * Q6Y;
-                        if (m == 2) {
-                            if (pair) q6Sums22(w, vh, vh + gb, 16, a.q6y, yh, ys, s);
-                            else q6Sums12(w, vh, 16, a.q6y, yh, ys, s);
-                        } else if (pair) {
-                            // Decode: the integer and scale passes fused per 16 columns.
-                            q6KFused2(w, vh, vh + gb, hdr, hdr + gb, half, a.q6y, yh, s32);
-                        } else {
-                            q6Sums(w, vh, 16, a.q6y, yh, s, 0);
+                    if (m == 1 && pair) {
+                        // Decode: the integer and scale passes fused per 16 columns, the float step at the end of the
+                        // super-block.
+                        q6KFused2(w, vals, vals + gb, hdr, hdr + gb, a.q6y, xo / 8 * Q6Y, a.qkd, xo / 256, acc, i * R, (n + i) * R);
+                    } else {
+                        // As Q4_K: per super-block, in two halves.
+                        for (int half = 0; half < 2; half++) {
+                            long vh = vals + 96L * R * half;
+                            int yh = (xo + 128 * half) / 8 * Q6Y, ys = cols / 8 * Q6Y;
+                            if (m == 2) {
+                                if (pair) q6Sums22(w, vh, vh + gb, 16, a.q6y, yh, ys, s);
+                                else q6Sums12(w, vh, 16, a.q6y, yh, ys, s);
+                                q6KHalf12(w, hdr, half, s, 0, 2 * SL, s32, 0, 2 * R);
+                                if (pair) q6KHalf12(w, hdr + gb, half, s, SL, 3 * SL, s32, R, 3 * R);
+                            } else {
+                                q6Sums(w, vh, 16, a.q6y, yh, s, 0);
+                                q6KHalf(w, hdr, half, s, 0, s32, 0);
+                            }
                         }
-                        if (m == 2) {
-                            q6KHalf12(w, hdr, half, s, 0, 2 * SL, s32, 0, 2 * R);
-                            if (pair) q6KHalf12(w, hdr + gb, half, s, SL, 3 * SL, s32, R, 3 * R);
-                        } else if (!pair) {
-                            q6KHalf(w, hdr, half, s, 0, s32, 0);
+                        for (int k = 0; k < m; k++) {
+                            int xb = (xo + k * cols) / 256;
+                            blockFloats(1, s32, 2 * k * R, sc.fs, R * sb, a.qkd, xb, acc, (i + k) * R);
+                            if (pair) blockFloats(1, s32, (2 * k + 1) * R, sc.fsb, R * sb, a.qkd, xb, acc, (n + i + k) * R);
                         }
-                    }
-                    for (int k = 0; k < m; k++) {
-                        int xb = (xo + k * cols) / 256;
-                        blockFloats(1, s32, 2 * k * R, sc.fs, R * sb, a.qkd, xb, acc, (i + k) * R);
-                        if (pair) blockFloats(1, s32, (2 * k + 1) * R, sc.fsb, R * sb, a.qkd, xb, acc, (n + i + k) * R);
                     }
                     i += m;
                 }
@@ -856,45 +866,35 @@ final class InterleavedKernels {
     }
 
     /**
-     * Q4_K, one input, a pair of groups, half a super-block: per block of 32 columns the integer pass (as
-     * {@link #blockSums} for both groups, sharing the broadcasts) and at once its share of the scale pass (as {@link #q4KHalf}), so that weight loads come
-     * every few instructions instead of in bursts of a whole half. Same integer operations, same results.
+     * Q4_K, one input, a pair of groups, one super-block, into {@code acc[ao..]} (group {@code at}) and {@code acc[bo..]}
+     * (group {@code at2}): per block of 32 columns the integer pass (as {@link #blockSums} for both groups, sharing the
+     * broadcasts) and at once its share of the integer scale pass (as {@link #q4KHalf}), so that weight loads come every
+     * few instructions instead of in bursts; then the float step (as {@link #q4KFloats}) with the super-block's f16
+     * {@code d} and {@code dmin} converted here (as {@link #halvesToFloats}) instead of in a pass of their own. Same
+     * operations, same results.
      */
-    static void q4KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, int half, short[] y, int yo, int[] bsum,
-                          int xb, int[] s32) {
+    static void q4KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, short[] y, int yo, int[] bsum, int xb,
+                          float[] xd, float[] acc, int ao, int bo) {
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
         ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        IntVector a0, a1, m0, m1, b0, b1, n0, n1;
-        if (half == 0) {
-            a0 = a1 = m0 = m1 = b0 = b1 = n0 = n1 = IntVector.zero(IV);
-        } else {
-            a0 = IntVector.fromArray(IV, s32, 0);
-            a1 = IntVector.fromArray(IV, s32, H);
-            m0 = IntVector.fromArray(IV, s32, R);
-            m1 = IntVector.fromArray(IV, s32, R + H);
-            b0 = IntVector.fromArray(IV, s32, 2 * R);
-            b1 = IntVector.fromArray(IV, s32, 2 * R + H);
-            n0 = IntVector.fromArray(IV, s32, 3 * R);
-            n1 = IntVector.fromArray(IV, s32, 3 * R + H);
-        }
-        for (int k = 0; k < 4; k++) {
-            ShortVector acc = ShortVector.zero(SV), acc2 = ShortVector.zero(SV);
+        IntVector a0 = IntVector.zero(IV), a1 = a0, m0 = a0, m1 = a0, b0 = a0, b1 = a0, n0 = a0, n1 = a0;
+        for (int j = 0; j < 8; j++) {
+            ShortVector acc1 = ShortVector.zero(SV), acc2 = ShortVector.zero(SV);
             for (int t = 0; t < 8; t++) {
-                long d = 16L * R * k + 2L * R * t;
-                int c = yo + 32 * k + 4 * t;
+                long d = 16L * R * j + 2L * R * t;
+                int c = yo + 32 * j + 4 * t;
                 ShortVector v = ShortVector.fromMemorySegment(SV, w, at + d, LE);
                 ShortVector v2 = ShortVector.fromMemorySegment(SV, w, at2 + d, LE);
                 ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
                 ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
-                acc = acc.add(v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
+                acc1 = acc1.add(v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
                         .add(v.lanewise(LSHR, S8).mul(y2).add(v.lanewise(LSHR, S12).mul(y3))));
                 acc2 = acc2.add(v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
                         .add(v2.lanewise(LSHR, S8).mul(y2).add(v2.lanewise(LSHR, S12).mul(y3))));
             }
-            int j = 4 * half + k;
             int xs = bsum[16 * xb + 2 * j] + bsum[16 * xb + 2 * j + 1];
-            IntVector t = acc.sub((short) (8 * xs)).reinterpretAsInts();
+            IntVector t = acc1.sub((short) (8 * xs)).reinterpretAsInts();
             long sa = hdr + 4L * R + (long) R * j;
             IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
             IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
@@ -915,14 +915,36 @@ final class InterleavedKernels {
             n0 = n0.add(mn0.mul(xs));
             n1 = n1.add(mn1.mul(xs));
         }
-        a0.intoArray(s32, 0);
-        a1.intoArray(s32, H);
-        m0.intoArray(s32, R);
-        m1.intoArray(s32, R + H);
-        b0.intoArray(s32, 2 * R);
-        b1.intoArray(s32, 2 * R + H);
-        n0.intoArray(s32, 3 * R);
-        n1.intoArray(s32, 3 * R + H);
+        IntVector three = IntVector.broadcast(IV, 3);
+        FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
+        FloatVector dx = FloatVector.broadcast(FV, xd[xb]);
+        IntVector hd = ShortVector.fromMemorySegment(SV, w, hdr, LE).reinterpretAsInts();
+        IntVector hm = ShortVector.fromMemorySegment(SV, w, hdr + 2L * R, LE).reinterpretAsInts();
+        FloatVector d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        FloatVector d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        FloatVector e0 = ((FloatVector) hm.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        FloatVector e1 = ((FloatVector) hm.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+        f0 = f0.add(((FloatVector) a0.convert(VectorOperators.I2F, 0)).mul(d0.mul(dx))
+                .sub(((FloatVector) m0.convert(VectorOperators.I2F, 0)).mul(e0.mul(dx))));
+        f1 = f1.add(((FloatVector) a1.convert(VectorOperators.I2F, 0)).mul(d1.mul(dx))
+                .sub(((FloatVector) m1.convert(VectorOperators.I2F, 0)).mul(e1.mul(dx))));
+        f0.intoArray(acc, ao);
+        f1.intoArray(acc, ao + H);
+        hd = ShortVector.fromMemorySegment(SV, w, hdr2, LE).reinterpretAsInts();
+        hm = ShortVector.fromMemorySegment(SV, w, hdr2 + 2L * R, LE).reinterpretAsInts();
+        d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        e0 = ((FloatVector) hm.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        e1 = ((FloatVector) hm.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        f0 = FloatVector.fromArray(FV, acc, bo);
+        f1 = FloatVector.fromArray(FV, acc, bo + H);
+        f0 = f0.add(((FloatVector) b0.convert(VectorOperators.I2F, 0)).mul(d0.mul(dx))
+                .sub(((FloatVector) n0.convert(VectorOperators.I2F, 0)).mul(e0.mul(dx))));
+        f1 = f1.add(((FloatVector) b1.convert(VectorOperators.I2F, 0)).mul(d1.mul(dx))
+                .sub(((FloatVector) n1.convert(VectorOperators.I2F, 0)).mul(e1.mul(dx))));
+        f0.intoArray(acc, bo);
+        f1.intoArray(acc, bo + H);
     }
 
     /**
@@ -1054,43 +1076,38 @@ final class InterleavedKernels {
     }
 
     /**
-     * Q6_K, one input, a pair of groups, half a super-block: per 16 columns (one int8 sub-block scale) the integer
-     * pass of its two 8-column steps (as {@link #q6Sums} for both groups, sharing the broadcasts) and at once their share of the scale pass (as
-     * {@link #q6KHalf}), so that weight loads come every few instructions instead of in bursts of a whole half. Same
-     * integer operations, same results: {@code s32[0..R)} for {@code at}, {@code [R..2R)} for {@code at2}.
+     * Q6_K, one input, a pair of groups, one super-block, into {@code acc[ao..]} (group {@code at}) and {@code acc[bo..]}
+     * (group {@code at2}): per 16 columns (one int8 sub-block scale) the integer pass of its two 8-column steps (as
+     * {@link #q6Sums} for both groups, sharing the broadcasts) and at once their share of the integer scale pass (as
+     * {@link #q6KHalf}), so that weight loads come every few instructions instead of in bursts; then the float step (as
+     * {@link #blockFloats}) with the super-block's f16 {@code d} converted here (as {@link #halvesToFloats}) instead of
+     * in a pass of its own. Same operations, same results.
      */
-    static void q6KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, int half, short[] y, int yo, int[] s32) {
+    static void q6KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, short[] y, int yo, float[] xd, int xb,
+                          float[] acc, int ao, int bo) {
         ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
         ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        IntVector a0, a1, b0, b1;
-        if (half == 0) {
-            a0 = a1 = b0 = b1 = IntVector.zero(IV);
-        } else {
-            a0 = IntVector.fromArray(IV, s32, 0);
-            a1 = IntVector.fromArray(IV, s32, H);
-            b0 = IntVector.fromArray(IV, s32, R);
-            b1 = IntVector.fromArray(IV, s32, R + H);
-        }
-        for (int k = 0; k < 8; k++) {
+        IntVector a0 = IntVector.zero(IV), a1 = a0, b0 = a0, b1 = a0;
+        for (int j = 0; j < 16; j++) {
             // The two 8-column sums of each group, widened from their 16-bit halves and added: lo/hi for at, lo2/hi2
             // for at2 (rows 0..R/2-1 and R/2..R-1).
             IntVector lo = IntVector.zero(IV), hi = lo, lo2 = lo, hi2 = lo;
             for (int e = 0; e < 2; e++) {
-                long o = at + 6L * R * (2 * k + e), o2 = at2 + 6L * R * (2 * k + e);
-                int c = yo + Q6Y * (2 * k + e);
+                long o = at + 6L * R * (2 * j + e), o2 = at2 + 6L * R * (2 * j + e);
+                int c = yo + Q6Y * (2 * j + e);
                 ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
                 ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
                 ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
                 ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
-                ShortVector acc = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
+                ShortVector acc1 = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
                 ShortVector acc2 = q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2));
                 y0 = ShortVector.broadcast(SV, y[c + 3]);
                 y1 = ShortVector.broadcast(SV, y[c + 4]);
                 y2 = ShortVector.broadcast(SV, y[c + 5]);
                 a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
                 q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
-                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
+                acc1 = acc1.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
                 acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2)));
                 y0 = ShortVector.broadcast(SV, y[c + 6]);
                 y1 = ShortVector.broadcast(SV, y[c + 7]);
@@ -1099,15 +1116,14 @@ final class InterleavedKernels {
                 a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
                 q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
                 ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
-                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
+                acc1 = acc1.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
                 acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
-                IntVector t = acc.add(y[c + 10]).reinterpretAsInts(), t2 = acc2.add(y[c + 10]).reinterpretAsInts();
+                IntVector t = acc1.add(y[c + 10]).reinterpretAsInts(), t2 = acc2.add(y[c + 10]).reinterpretAsInts();
                 lo = lo.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16));
                 hi = hi.add(t.lanewise(ASHR, 16));
                 lo2 = lo2.add(t2.lanewise(LSHL, 16).lanewise(ASHR, 16));
                 hi2 = hi2.add(t2.lanewise(ASHR, 16));
             }
-            int j = 8 * half + k;
             long sa = hdr + 2L * R + (long) R * j;
             IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
             IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
@@ -1119,10 +1135,26 @@ final class InterleavedKernels {
             b0 = b0.add(lo2.mul(sc0));
             b1 = b1.add(hi2.mul(sc1));
         }
-        a0.intoArray(s32, 0);
-        a1.intoArray(s32, H);
-        b0.intoArray(s32, R);
-        b1.intoArray(s32, R + H);
+        IntVector three = IntVector.broadcast(IV, 3);
+        FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
+        FloatVector dx = FloatVector.broadcast(FV, xd[xb]);
+        IntVector hd = ShortVector.fromMemorySegment(SV, w, hdr, LE).reinterpretAsInts();
+        FloatVector d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        FloatVector d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+        f0 = ((FloatVector) a0.convert(VectorOperators.I2F, 0)).fma(d0.mul(dx), f0);
+        f1 = ((FloatVector) a1.convert(VectorOperators.I2F, 0)).fma(d1.mul(dx), f1);
+        f0.intoArray(acc, ao);
+        f1.intoArray(acc, ao + H);
+        hd = ShortVector.fromMemorySegment(SV, w, hdr2, LE).reinterpretAsInts();
+        d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        f0 = FloatVector.fromArray(FV, acc, bo);
+        f1 = FloatVector.fromArray(FV, acc, bo + H);
+        f0 = ((FloatVector) b0.convert(VectorOperators.I2F, 0)).fma(d0.mul(dx), f0);
+        f1 = ((FloatVector) b1.convert(VectorOperators.I2F, 0)).fma(d1.mul(dx), f1);
+        f0.intoArray(acc, bo);
+        f1.intoArray(acc, bo + H);
     }
 
     /**
