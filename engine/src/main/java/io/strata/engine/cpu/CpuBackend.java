@@ -482,15 +482,9 @@ public final class CpuBackend implements Backend {
         float[] g = buf(gateb).a;
         float[] u = buf(upb).a;
         int c = Math.toIntExact(count);
-        int j = 0;
-        // Exp: the same bits in the vector body, the scalar tail and every JIT tier (Math.exp took 2-3% of decode).
-        for (int end = S.loopBound(c); j < end; j += S.length()) {
-            FloatVector a = FloatVector.fromArray(S, g, j);
-            a.div(Exp.exp(a.neg()).add(1f)).mul(FloatVector.fromArray(S, u, j)).intoArray(g, j);
-        }
-        for (; j < c; j++) {
+        for (int j = 0; j < c; j++) {
             float a = g[j];
-            g[j] = a / (1f + Exp.exp(-a)) * u[j];
+            g[j] = a / (1f + (float) Math.exp(-a)) * u[j];
         }
         buf(gateb).written();
     }
