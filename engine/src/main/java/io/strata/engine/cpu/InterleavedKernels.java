@@ -49,11 +49,10 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  *
  * <p>Decode (one input on a pair of groups): Q4_0, Q4_K and Q6_K fuse the two passes per block
  * ({@link #q4_0Fused2}, {@link #q4KFused2}, {@link #q6KFused2}), so that the weight loads never pause for a scale pass
- * (measured from DRAM: Q4_K +8-10%, Q6_K +3-8%); the operations and their order are those of the two passes. They
- * convert the weights' f16 scales themselves (as {@link #halvesToFloats}) instead of in a pass of their own, and the
- * K-quant ones take a whole super-block and end with its float step, so that decode makes one call per super-block
- * and pair instead of six (Q6_K) or eight (Q4_K); profiles of decode had 10% of their samples in those small calls
- * and the separate conversions.
+ * (measured from DRAM: Q4_K +8-10%, Q6_K +3-8%); the operations and their order are those of the two passes. The
+ * K-quant ones take a whole super-block and end with its float step, converting its f16 scales there, so that decode
+ * makes one call per super-block and pair instead of six (Q6_K) or eight (Q4_K); a profile of Q4_K_M decode had 10% of
+ * its samples in those small calls.
  *
  * <p>Several inputs (prefill, decode batches): the integer pass serves up to four inputs (Q4_0 and Q4_K on a pair of
  * groups; otherwise two) from one load and one set of shifts of each weight vector, so per input only the broadcasts,
@@ -184,16 +183,14 @@ final class InterleavedKernels {
             int nb = Math.min(chunk, cols - c0) / 32;
             long hdr = base + 2L * R * (c0 / 32);
             long v = base + 2L * R * (cols / 32) + 16L * R * (c0 / 32);
-            if (n > 1 || !pair) { // (one input on a pair converts its scales in q4_0Fused2)
-                halvesToFloats(w, hdr, 2L * R, nb, sc.fs, 0);
-                if (pair) halvesToFloats(w, hdr + gb, 2L * R, nb, sc.fsb, 0);
-            }
+            halvesToFloats(w, hdr, 2L * R, nb, sc.fs, 0);
+            if (pair) halvesToFloats(w, hdr + gb, 2L * R, nb, sc.fsb, 0);
             for (int i = 0; i < n; ) {
                 int m = pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
                 int xo = i * cols + c0;
                 if (m == 1 && pair) {
                     // Decode: the integer and scale passes fused per block.
-                    q4_0Fused2(w, v, v + gb, hdr, hdr + gb, nb, a.q8y, xo, a.q8sum, a.q8d, acc, i * R, (n + i) * R);
+                    q4_0Fused2(w, v, v + gb, nb, a.q8y, xo, a.q8sum, sc.fs, sc.fsb, a.q8d, acc, i * R, (n + i) * R);
                 } else {
                     blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
                     for (int k = 0; k < m; k++) {
@@ -758,13 +755,10 @@ final class InterleavedKernels {
      * Q4_0, one input, a pair of groups: per block of 32 columns the integer pass of both groups (as {@link #blockSums}, sharing the broadcasts) and at once
      * its scale pass (as {@link #q4_0Floats}), so that weight loads come every few instructions instead of in bursts.
      * Same operations in the same order, same results; {@code acc[ao..]} for {@code at}, {@code acc[bo..]} for
-     * {@code at2}, with their per-row f16 scales at {@code hdr} and {@code hdr2} (converted here as
-     * {@link #halvesToFloats} does).
+     * {@code at2}, with their per-row scales in {@code fs} and {@code fsb}.
      */
-    static void q4_0Fused2(MemorySegment w, long at, long at2, long hdr, long hdr2, int blocks, short[] y, int yo, int[] xsum,
-                           float[] xd, float[] acc, int ao, int bo) {
-        IntVector three = IntVector.broadcast(IV, 3);
-        FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
+    static void q4_0Fused2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, int[] xsum, float[] fs,
+                           float[] fsb, float[] xd, float[] acc, int ao, int bo) {
         ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
         ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
@@ -790,19 +784,13 @@ final class InterleavedKernels {
             IntVector t = s1.sub(off).reinterpretAsInts();
             FloatVector v0 = (FloatVector) t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
             FloatVector v1 = (FloatVector) t.lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
-            IntVector h = ShortVector.fromMemorySegment(SV, w, hdr + 2L * R * b, LE).reinterpretAsInts();
-            FloatVector sc0 = ((FloatVector) h.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-            FloatVector sc1 = ((FloatVector) h.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-            f0 = v0.fma(sc0.mul(d), f0);
-            f1 = v1.fma(sc1.mul(d), f1);
+            f0 = v0.fma(FloatVector.fromArray(FV, fs, R * b).mul(d), f0);
+            f1 = v1.fma(FloatVector.fromArray(FV, fs, R * b + H).mul(d), f1);
             t = s2.sub(off).reinterpretAsInts();
             v0 = (FloatVector) t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
             v1 = (FloatVector) t.lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
-            h = ShortVector.fromMemorySegment(SV, w, hdr2 + 2L * R * b, LE).reinterpretAsInts();
-            sc0 = ((FloatVector) h.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-            sc1 = ((FloatVector) h.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-            g0 = v0.fma(sc0.mul(d), g0);
-            g1 = v1.fma(sc1.mul(d), g1);
+            g0 = v0.fma(FloatVector.fromArray(FV, fsb, R * b).mul(d), g0);
+            g1 = v1.fma(FloatVector.fromArray(FV, fsb, R * b + H).mul(d), g1);
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);
