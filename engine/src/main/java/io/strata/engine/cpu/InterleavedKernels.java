@@ -52,7 +52,8 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * (measured from DRAM: Q4_K +8-10%, Q6_K +3-8%); the operations and their order are those of the two passes. The
  * K-quant ones take a whole super-block and end with its float step, converting its f16 scales there, so that decode
  * makes one call per super-block and pair instead of six (Q6_K) or eight (Q4_K); a profile of Q4_K_M decode had 10% of
- * its samples in those small calls.
+ * its samples in those small calls. (Q4_0 keeps its separate conversion pass: folded into q4_0Fused2 it measured
+ * slower, engine/README.md.)
  *
  * <p>Several inputs (prefill, decode batches): the integer pass serves up to four inputs (Q4_0 and Q4_K on a pair of
  * groups; otherwise two) from one load and one set of shifts of each weight vector, so per input only the broadcasts,
