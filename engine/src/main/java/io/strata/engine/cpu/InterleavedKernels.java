@@ -50,10 +50,10 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * <p>Decode (one input on a pair of groups): Q4_0, Q4_K and Q6_K fuse the two passes per block
  * ({@link #q4_0Fused2}, {@link #q4KFused2}, {@link #q6KFused2}), so that the weight loads never pause for a scale pass
  * (measured from DRAM: Q4_K +8-10%, Q6_K +3-8%); the operations and their order are those of the two passes. The
- * K-quant ones take a whole super-block and end with its float step, converting its f16 scales there, so that decode
- * makes one call per super-block and pair instead of six (Q6_K) or eight (Q4_K); a profile of Q4_K_M decode had 10% of
- * its samples in those small calls. (Q4_0 keeps its separate conversion pass: folded into q4_0Fused2 it measured
- * slower, engine/README.md.)
+ * Q4_K one takes a whole super-block and ends with its float step, converting its f16 scales there, so that decode
+ * makes one call per super-block and pair instead of eight; a profile of Q4_K_M decode had 10% of its samples in those
+ * small calls. (Q4_0 and Q6_K keep their separate conversion passes: folded into their fused kernels they made the
+ * first token slower, engine/README.md.)
  *
  * <p>Several inputs (prefill, decode batches): the integer pass serves up to four inputs (Q4_0 and Q4_K on a pair of
  * groups; otherwise two) from one load and one set of shifts of each weight vector, so per input only the broadcasts,
@@ -296,40 +296,38 @@ final class InterleavedKernels {
         for (int c0 = 0; c0 < cols; c0 += chunk) {
             int nc = Math.min(chunk, cols - c0) / 256;
             long hdr0 = base + 18L * R * (c0 / 256);
-            if (n > 1 || !pair) { // (one input on a pair converts its scales in q6KFused2)
-                halvesToFloats(w, hdr0, 18L * R, nc, sc.fs, 0);
-                if (pair) halvesToFloats(w, hdr0 + gb, 18L * R, nc, sc.fsb, 0);
-            }
+            halvesToFloats(w, hdr0, 18L * R, nc, sc.fs, 0);
+            if (pair) halvesToFloats(w, hdr0 + gb, 18L * R, nc, sc.fsb, 0);
             for (int sb = 0; sb < nc; sb++) {
                 long hdr = hdr0 + 18L * R * sb;
                 long vals = base + 18L * R * ns + 192L * R * (c0 / 256 + sb);
                 for (int i = 0; i < n; ) {
                     int m = i + 1 < n ? 2 : 1;
                     int xo = i * cols + c0 + 256 * sb;
-                    if (m == 1 && pair) {
-                        // Decode: the integer and scale passes fused per 16 columns, the float step at the end of the
-                        // super-block.
-                        q6KFused2(w, vals, vals + gb, hdr, hdr + gb, a.q6y, xo / 8 * Q6Y, a.qkd, xo / 256, acc, i * R, (n + i) * R);
-                    } else {
-                        // As Q4_K: per super-block, in two halves.
-                        for (int half = 0; half < 2; half++) {
-                            long vh = vals + 96L * R * half;
-                            int yh = (xo + 128 * half) / 8 * Q6Y, ys = cols / 8 * Q6Y;
-                            if (m == 2) {
-                                if (pair) q6Sums22(w, vh, vh + gb, 16, a.q6y, yh, ys, s);
-                                else q6Sums12(w, vh, 16, a.q6y, yh, ys, s);
-                                q6KHalf12(w, hdr, half, s, 0, 2 * SL, s32, 0, 2 * R);
-                                if (pair) q6KHalf12(w, hdr + gb, half, s, SL, 3 * SL, s32, R, 3 * R);
-                            } else {
-                                q6Sums(w, vh, 16, a.q6y, yh, s, 0);
-                                q6KHalf(w, hdr, half, s, 0, s32, 0);
-                            }
+                    // As Q4_K: per super-block, in two halves.
+                    for (int half = 0; half < 2; half++) {
+                        long vh = vals + 96L * R * half;
+                        int yh = (xo + 128 * half) / 8 * Q6Y, ys = cols / 8 * Q6Y;
+                        if (m == 2) {
+                            if (pair) q6Sums22(w, vh, vh + gb, 16, a.q6y, yh, ys, s);
+                            else q6Sums12(w, vh, 16, a.q6y, yh, ys, s);
+                        } else if (pair) {
+                            // Decode: the integer and scale passes fused per 16 columns.
+                            q6KFused2(w, vh, vh + gb, hdr, hdr + gb, half, a.q6y, yh, s32);
+                        } else {
+                            q6Sums(w, vh, 16, a.q6y, yh, s, 0);
                         }
-                        for (int k = 0; k < m; k++) {
-                            int xb = (xo + k * cols) / 256;
-                            blockFloats(1, s32, 2 * k * R, sc.fs, R * sb, a.qkd, xb, acc, (i + k) * R);
-                            if (pair) blockFloats(1, s32, (2 * k + 1) * R, sc.fsb, R * sb, a.qkd, xb, acc, (n + i + k) * R);
+                        if (m == 2) {
+                            q6KHalf12(w, hdr, half, s, 0, 2 * SL, s32, 0, 2 * R);
+                            if (pair) q6KHalf12(w, hdr + gb, half, s, SL, 3 * SL, s32, R, 3 * R);
+                        } else if (!pair) {
+                            q6KHalf(w, hdr, half, s, 0, s32, 0);
                         }
+                    }
+                    for (int k = 0; k < m; k++) {
+                        int xb = (xo + k * cols) / 256;
+                        blockFloats(1, s32, 2 * k * R, sc.fs, R * sb, a.qkd, xb, acc, (i + k) * R);
+                        if (pair) blockFloats(1, s32, (2 * k + 1) * R, sc.fsb, R * sb, a.qkd, xb, acc, (n + i + k) * R);
                     }
                     i += m;
                 }
@@ -1077,38 +1075,43 @@ final class InterleavedKernels {
     }
 
     /**
-     * Q6_K, one input, a pair of groups, one super-block, into {@code acc[ao..]} (group {@code at}) and {@code acc[bo..]}
-     * (group {@code at2}): per 16 columns (one int8 sub-block scale) the integer pass of its two 8-column steps (as
-     * {@link #q6Sums} for both groups, sharing the broadcasts) and at once their share of the integer scale pass (as
-     * {@link #q6KHalf}), so that weight loads come every few instructions instead of in bursts; then the float step (as
-     * {@link #blockFloats}) with the super-block's f16 {@code d} converted here (as {@link #halvesToFloats}) instead of
-     * in a pass of its own. Same operations, same results.
+     * Q6_K, one input, a pair of groups, half a super-block: per 16 columns (one int8 sub-block scale) the integer
+     * pass of its two 8-column steps (as {@link #q6Sums} for both groups, sharing the broadcasts) and at once their share of the scale pass (as
+     * {@link #q6KHalf}), so that weight loads come every few instructions instead of in bursts of a whole half. Same
+     * integer operations, same results: {@code s32[0..R)} for {@code at}, {@code [R..2R)} for {@code at2}.
      */
-    static void q6KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, short[] y, int yo, float[] xd, int xb,
-                          float[] acc, int ao, int bo) {
+    static void q6KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, int half, short[] y, int yo, int[] s32) {
         ShortVector S2 = ShortVector.broadcast(SV, (short) 2);
         ShortVector S6 = ShortVector.broadcast(SV, (short) 6);
         ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
-        IntVector a0 = IntVector.zero(IV), a1 = a0, b0 = a0, b1 = a0;
-        for (int j = 0; j < 16; j++) {
+        IntVector a0, a1, b0, b1;
+        if (half == 0) {
+            a0 = a1 = b0 = b1 = IntVector.zero(IV);
+        } else {
+            a0 = IntVector.fromArray(IV, s32, 0);
+            a1 = IntVector.fromArray(IV, s32, H);
+            b0 = IntVector.fromArray(IV, s32, R);
+            b1 = IntVector.fromArray(IV, s32, R + H);
+        }
+        for (int k = 0; k < 8; k++) {
             // The two 8-column sums of each group, widened from their 16-bit halves and added: lo/hi for at, lo2/hi2
             // for at2 (rows 0..R/2-1 and R/2..R-1).
             IntVector lo = IntVector.zero(IV), hi = lo, lo2 = lo, hi2 = lo;
             for (int e = 0; e < 2; e++) {
-                long o = at + 6L * R * (2 * j + e), o2 = at2 + 6L * R * (2 * j + e);
-                int c = yo + Q6Y * (2 * j + e);
+                long o = at + 6L * R * (2 * k + e), o2 = at2 + 6L * R * (2 * k + e);
+                int c = yo + Q6Y * (2 * k + e);
                 ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
                 ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]);
                 ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
                 ShortVector q = ShortVector.fromMemorySegment(SV, w, o2, LE);
-                ShortVector acc1 = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
+                ShortVector acc = a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2));
                 ShortVector acc2 = q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2));
                 y0 = ShortVector.broadcast(SV, y[c + 3]);
                 y1 = ShortVector.broadcast(SV, y[c + 4]);
                 y2 = ShortVector.broadcast(SV, y[c + 5]);
                 a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
                 q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R, LE);
-                acc1 = acc1.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a.lanewise(LSHR, S12).mul(y2)));
                 acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q.lanewise(LSHR, S12).mul(y2)));
                 y0 = ShortVector.broadcast(SV, y[c + 6]);
                 y1 = ShortVector.broadcast(SV, y[c + 7]);
@@ -1117,14 +1120,15 @@ final class InterleavedKernels {
                 a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
                 q = ShortVector.fromMemorySegment(SV, w, o2 + 4L * R, LE);
                 ShortVector a12 = a.lanewise(LSHR, S12), q12 = q.lanewise(LSHR, S12);
-                acc1 = acc1.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S6).mul(y1)).add(a12.mul(y2).add(a12.lanewise(LSHR, S2).mul(y3))));
                 acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S6).mul(y1)).add(q12.mul(y2).add(q12.lanewise(LSHR, S2).mul(y3))));
-                IntVector t = acc1.add(y[c + 10]).reinterpretAsInts(), t2 = acc2.add(y[c + 10]).reinterpretAsInts();
+                IntVector t = acc.add(y[c + 10]).reinterpretAsInts(), t2 = acc2.add(y[c + 10]).reinterpretAsInts();
                 lo = lo.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16));
                 hi = hi.add(t.lanewise(ASHR, 16));
                 lo2 = lo2.add(t2.lanewise(LSHL, 16).lanewise(ASHR, 16));
                 hi2 = hi2.add(t2.lanewise(ASHR, 16));
             }
+            int j = 8 * half + k;
             long sa = hdr + 2L * R + (long) R * j;
             IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
             IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
@@ -1136,26 +1140,10 @@ final class InterleavedKernels {
             b0 = b0.add(lo2.mul(sc0));
             b1 = b1.add(hi2.mul(sc1));
         }
-        IntVector three = IntVector.broadcast(IV, 3);
-        FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
-        FloatVector dx = FloatVector.broadcast(FV, xd[xb]);
-        IntVector hd = ShortVector.fromMemorySegment(SV, w, hdr, LE).reinterpretAsInts();
-        FloatVector d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        FloatVector d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
-        f0 = ((FloatVector) a0.convert(VectorOperators.I2F, 0)).fma(d0.mul(dx), f0);
-        f1 = ((FloatVector) a1.convert(VectorOperators.I2F, 0)).fma(d1.mul(dx), f1);
-        f0.intoArray(acc, ao);
-        f1.intoArray(acc, ao + H);
-        hd = ShortVector.fromMemorySegment(SV, w, hdr2, LE).reinterpretAsInts();
-        d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        f0 = FloatVector.fromArray(FV, acc, bo);
-        f1 = FloatVector.fromArray(FV, acc, bo + H);
-        f0 = ((FloatVector) b0.convert(VectorOperators.I2F, 0)).fma(d0.mul(dx), f0);
-        f1 = ((FloatVector) b1.convert(VectorOperators.I2F, 0)).fma(d1.mul(dx), f1);
-        f0.intoArray(acc, bo);
-        f1.intoArray(acc, bo + H);
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+        b0.intoArray(s32, R);
+        b1.intoArray(s32, R + H);
     }
 
     /**
