@@ -114,6 +114,9 @@ final class InterleavedKernels {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Shift count as a vector (see the class comment on shifts). */
     private static final IntVector SIXTEEN = IntVector.broadcast(IV, 16);
+    /** f16 to f32 by bits (see {@link #halvesToFloats}): the bits kept after the arithmetic shift by 3, and the rebias. */
+    private static final int F16_BITS = 0x8FFFE000;
+    private static final float F16_REBIAS = 0x1p112f;
 
     private InterleavedKernels() {
     }
@@ -739,12 +742,12 @@ final class InterleavedKernels {
      * subnormals included; a multiply rebiases it exactly. {@link Repacked} refuses tensors with infinite or NaN scales.
      */
     static void halvesToFloats(MemorySegment w, long at, long stride, int count, float[] out, int oo) {
-        FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
+        FloatVector rebias = FloatVector.broadcast(FV, F16_REBIAS);
         IntVector three = IntVector.broadcast(IV, 3);
         for (int k = 0; k < count; k++) {
             IntVector v = ShortVector.fromMemorySegment(SV, w, at + stride * k, LE).reinterpretAsInts();
-            IntVector lo = v.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000);
-            IntVector hi = v.lanewise(ASHR, three).and(0x8FFFE000);
+            IntVector lo = v.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(F16_BITS);
+            IntVector hi = v.lanewise(ASHR, three).and(F16_BITS);
             ((FloatVector) lo.reinterpretAsFloats()).mul(rebias).intoArray(out, oo + R * k);
             ((FloatVector) hi.reinterpretAsFloats()).mul(rebias).intoArray(out, oo + R * k + H);
         }
@@ -915,14 +918,14 @@ final class InterleavedKernels {
             n1 = n1.add(mn1.mul(xs));
         }
         IntVector three = IntVector.broadcast(IV, 3);
-        FloatVector rebias = FloatVector.broadcast(FV, 0x1p112f);
+        FloatVector rebias = FloatVector.broadcast(FV, F16_REBIAS);
         FloatVector dx = FloatVector.broadcast(FV, xd[xb]);
         IntVector hd = ShortVector.fromMemorySegment(SV, w, hdr, LE).reinterpretAsInts();
         IntVector hm = ShortVector.fromMemorySegment(SV, w, hdr + 2L * R, LE).reinterpretAsInts();
-        FloatVector d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        FloatVector d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        FloatVector e0 = ((FloatVector) hm.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        FloatVector e1 = ((FloatVector) hm.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        FloatVector d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
+        FloatVector d1 = ((FloatVector) hd.lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
+        FloatVector e0 = ((FloatVector) hm.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
+        FloatVector e1 = ((FloatVector) hm.lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
         FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
         f0 = f0.add(((FloatVector) a0.convert(VectorOperators.I2F, 0)).mul(d0.mul(dx))
                 .sub(((FloatVector) m0.convert(VectorOperators.I2F, 0)).mul(e0.mul(dx))));
@@ -932,10 +935,10 @@ final class InterleavedKernels {
         f1.intoArray(acc, ao + H);
         hd = ShortVector.fromMemorySegment(SV, w, hdr2, LE).reinterpretAsInts();
         hm = ShortVector.fromMemorySegment(SV, w, hdr2 + 2L * R, LE).reinterpretAsInts();
-        d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        d1 = ((FloatVector) hd.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        e0 = ((FloatVector) hm.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
-        e1 = ((FloatVector) hm.lanewise(ASHR, three).and(0x8FFFE000).reinterpretAsFloats()).mul(rebias);
+        d0 = ((FloatVector) hd.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
+        d1 = ((FloatVector) hd.lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
+        e0 = ((FloatVector) hm.lanewise(LSHL, SIXTEEN).lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
+        e1 = ((FloatVector) hm.lanewise(ASHR, three).and(F16_BITS).reinterpretAsFloats()).mul(rebias);
         f0 = FloatVector.fromArray(FV, acc, bo);
         f1 = FloatVector.fromArray(FV, acc, bo + H);
         f0 = f0.add(((FloatVector) b0.convert(VectorOperators.I2F, 0)).mul(d0.mul(dx))
