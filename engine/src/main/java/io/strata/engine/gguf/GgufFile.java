@@ -282,6 +282,33 @@ public final class GgufFile implements AutoCloseable {
             return new String(bytes, StandardCharsets.UTF_8);
         }
 
+        /**
+         * An array of {@code len} strings at {@code pos}: each length checked against the file, the bytes copied once
+         * and left undecoded ({@link GgufStrings}).
+         */
+        GgufStrings strings(String key, int len) {
+            long from = pos;
+            int[] starts = new int[len];
+            for (int i = 0; i < len; i++) {
+                long at = pos;
+                if (size - pos < 8) need(key + "[" + i + "] (string length)", 8);
+                long n = seg.get(U64, pos);
+                pos += 8;
+                if (n < 0 || n > size - pos) {
+                    throw error(key + "[" + i + "]", at, "string length " + Long.toUnsignedString(n)
+                            + " runs past the end of the file (" + size + " bytes)");
+                }
+                if (pos + n - from > MAX_JAVA_ARRAY) {
+                    throw error(key + "[" + i + "]", at, "the array's strings take more bytes than a Java array can hold");
+                }
+                starts[i] = (int) (pos - from);
+                pos += n;
+            }
+            byte[] data = new byte[(int) (pos - from)];
+            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, from, data, 0, data.length);
+            return new GgufStrings(data, starts);
+        }
+
         Metadata parse() {
             need("magic", 4);
             int magic = u32("magic");
@@ -470,9 +497,7 @@ public final class GgufFile implements AutoCloseable {
                     return a;
                 }
                 case STRING -> {
-                    String[] a = new String[len];
-                    for (int i = 0; i < len; i++) a[i] = string(key, i);
-                    return a;
+                    return strings(key, len);
                 }
                 case ARRAY -> {
                     if (depth >= MAX_ARRAY_DEPTH) throw error(key, at, "arrays nested deeper than " + MAX_ARRAY_DEPTH + " levels");

@@ -420,7 +420,7 @@ public final class GgufWriter {
             case FLOAT32 -> values instanceof float[];
             case FLOAT64 -> values instanceof double[];
             case BOOL -> values instanceof boolean[];
-            case STRING -> values instanceof String[] a && Arrays.stream(a).allMatch(s -> s != null);
+            case STRING -> values instanceof String[] a && Arrays.stream(a).allMatch(s -> s != null) || values instanceof GgufStrings;
             case ARRAY -> values instanceof Metadata.Entry[];
         };
         if (!ok) {
@@ -558,6 +558,14 @@ public final class GgufWriter {
                 case String[] a -> {
                     u64(a.length);
                     for (String v : a) string(v);
+                }
+                case GgufStrings a -> { // as read: the stored bytes, each after its length
+                    u64(a.size());
+                    ByteBuffer raw = a.raw();
+                    int n = raw.remaining();
+                    ensure(n);
+                    raw.get(buf, size, n);
+                    size += n;
                 }
                 case Metadata.Entry[] a -> {
                     u64(a.length);

@@ -10,8 +10,8 @@ import java.util.Set;
  * GGUF key/value metadata, in file order. Values are Java objects by GGUF type: UINT8, INT8, UINT16, INT16 and
  * INT32 are {@link Integer}; UINT32, UINT64 and INT64 {@link Long}; FLOAT32 {@link Float}; FLOAT64 {@link Double};
  * BOOL {@link Boolean}; STRING {@link String}. Arrays are typed Java arrays: {@code int[]} (8/16/32-bit signed
- * types), {@code long[]} (UINT32, 64-bit), {@code float[]}, {@code double[]}, {@code boolean[]}, {@code String[]},
- * and, for arrays of arrays, {@code Entry[]} whose entries carry each inner array's element type and offset.
+ * types), {@code long[]} (UINT32, 64-bit), {@code float[]}, {@code double[]}, {@code boolean[]}, {@link GgufStrings}
+ * (strings are decoded only when asked for: {@link #getStringArray}), and, for arrays of arrays, {@code Entry[]} whose entries carry each inner array's element type and offset.
  *
  * <p>The getters throw {@link GgufException} naming the file and the key when a required key is missing or has
  * the wrong type.
@@ -111,9 +111,16 @@ public final class Metadata {
         return has(key) ? getBool(key) : fallback;
     }
 
+    /** An array of strings, decoded (the same array on every call: callers must not change it). */
     public String[] getStringArray(String key) {
+        return getStrings(key).toArray();
+    }
+
+    /** An array of strings as stored, undecoded: for readers that work on the bytes, such as a tokenizer. */
+    public GgufStrings getStrings(String key) {
         Entry e = require(key);
-        if (e.value() instanceof String[] a) return a;
+        if (e.value() instanceof GgufStrings a) return a;
+        if (e.value() instanceof String[] a) return GgufStrings.of(a);
         throw wrongType(key, e, "an array of strings");
     }
 

@@ -1,5 +1,7 @@
 package io.strata.engine.text;
 
+import io.strata.engine.gguf.GgufStrings;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -35,31 +37,46 @@ final class BpeModel {
      *                  byte-level string (such a token can never be produced from text)
      * @param mergeRules the {@code tokenizer.ggml.merges} entries, in rank order
      */
-    BpeModel(byte[][] rawTokens, String[] mergeRules, boolean ignoreMerges) {
+    BpeModel(byte[][] rawTokens, GgufStrings mergeRules, boolean ignoreMerges) {
         this.vocabSize = rawTokens.length;
         this.ignoreMerges = ignoreMerges;
-        strings = new ByteStringMap(rawTokens.length + mergeRules.length);
+        int rules = mergeRules.size();
+        strings = new ByteStringMap(rawTokens.length + rules);
         for (int id = 0; id < rawTokens.length; id++) {
             if (rawTokens[id] != null) strings.put(rawTokens[id], id);
         }
-        int cap = Integer.highestOneBit(Math.max(16, mergeRules.length * 2 - 1)) << 1;
+        int cap = Integer.highestOneBit(Math.max(16, rules * 2 - 1)) << 1;
         mergeKeys = new long[cap];
         Arrays.fill(mergeKeys, -1L);
         mergeRank = new int[cap];
         mergeResult = new int[cap];
-        for (int rank = 0; rank < mergeRules.length; rank++) {
-            String rule = mergeRules[rank];
+        byte[] rule = new byte[64];
+        for (int rank = 0; rank < rules; rank++) {
+            int len = mergeRules.length(rank);
+            if (len > rule.length) rule = new byte[Math.max(len, 2 * rule.length)];
+            mergeRules.copy(rank, rule, 0);
             // llama.cpp splits at the first space after the first character; a rule without one pairs "" and ""
-            int space = rule.indexOf(' ', 1);
+            int space = len == 0 ? -1 : indexOf(rule, (byte) ' ', utf8Length(rule[0]), len);
             if (space < 0) continue; // the pair ("", "") never occurs between two symbols
-            byte[] a = ByteLevel.decode(rule, 0, space);
-            byte[] b = ByteLevel.decode(rule, space + 1, rule.length());
+            byte[] a = ByteLevel.decodeUtf8(rule, 0, space);
+            byte[] b = ByteLevel.decodeUtf8(rule, space + 1, len);
             if (a == null || b == null || a.length == 0 || b.length == 0) continue; // cannot occur in encoded text
             byte[] ab = Arrays.copyOf(a, a.length + b.length);
             System.arraycopy(b, 0, ab, a.length, b.length);
             addMerge(intern(a), intern(b), rank, intern(ab));
         }
         for (int b = 0; b < 256; b++) byteString[b] = strings.get(new byte[] {(byte) b});
+    }
+
+    /** Bytes in a UTF-8 sequence that starts with {@code lead} (1 for a stray continuation byte). */
+    private static int utf8Length(byte lead) {
+        int b = lead & 0xFF;
+        return b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    }
+
+    private static int indexOf(byte[] a, byte v, int from, int to) {
+        for (int i = from; i < to; i++) if (a[i] == v) return i;
+        return -1;
     }
 
     private int intern(byte[] s) {

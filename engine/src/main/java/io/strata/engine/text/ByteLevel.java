@@ -54,6 +54,33 @@ final class ByteLevel {
     }
 
     /**
+     * The bytes that the UTF-8 text {@code utf8[from, to)} stands for, or null if it holds a character outside the
+     * alphabet or is not valid UTF-8. The alphabet is U+0021..U+0143, so each character is one or two UTF-8 bytes.
+     */
+    static byte[] decodeUtf8(byte[] utf8, int from, int to) {
+        byte[] out = new byte[to - from];
+        int n = 0;
+        for (int i = from; i < to; ) {
+            int b0 = utf8[i] & 0xFF;
+            int c;
+            if (b0 < 0x80) {
+                c = b0;
+                i++;
+            } else if ((b0 & 0xE0) == 0xC0 && i + 1 < to && (utf8[i + 1] & 0xC0) == 0x80) {
+                c = (b0 & 0x1F) << 6 | (utf8[i + 1] & 0x3F);
+                if (c < 0x80) return null; // overlong
+                i += 2;
+            } else {
+                return null; // three bytes or more: not in the alphabet (or malformed)
+            }
+            int b = c < CHAR_TO_BYTE.length ? CHAR_TO_BYTE[c] : -1;
+            if (b < 0) return null;
+            out[n++] = (byte) b;
+        }
+        return n == out.length ? out : java.util.Arrays.copyOf(out, n);
+    }
+
+    /**
      * A normal token's piece as llama.cpp renders it: each character back to its byte; a character outside the
      * alphabet becomes {@code [UNK_BYTE_0x<its UTF-8 in hex><the token text>]}, llama.cpp's marker.
      */

@@ -1,6 +1,7 @@
 package io.strata.engine.text;
 
 import io.strata.engine.gguf.GgufFile;
+import io.strata.engine.gguf.GgufStrings;
 import io.strata.engine.gguf.GgufValueType;
 import io.strata.engine.gguf.Metadata;
 
@@ -63,6 +64,8 @@ public final class Tokenizer {
             "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>");
     /** Every text looked up by name. */
     private static final Set<String> NAMED = new HashSet<>();
+    /** The first UTF-8 bytes of those texts: a token starting otherwise is none of them. */
+    private static final boolean[] NAMED_FIRST_BYTES = new boolean[256];
 
     static {
         NAMED.addAll(EOT_TEXTS);
@@ -73,12 +76,12 @@ public final class Tokenizer {
         NAMED.addAll(FIM_OTHER_TEXTS);
         NAMED.addAll(EOG_TEXTS);
         NAMED.addAll(ALWAYS_RENDERED);
+        for (String name : NAMED) NAMED_FIRST_BYTES[name.getBytes(StandardCharsets.UTF_8)[0] & 0xFF] = true;
     }
 
     private final Kind kind;
     private final String preName;
     private final PreTokenizer pre;
-    private final String[] texts;
     private final byte[][] textBytes;
     private final int[] attrs;
     private final byte[][] pieces; // llama_token_to_piece(id, special = true)
@@ -100,8 +103,8 @@ public final class Tokenizer {
     private Tokenizer(Metadata md) {
         Path file = md.file();
         String model = md.getString("tokenizer.ggml.model");
-        String[] tokens = md.getStringArray("tokenizer.ggml.tokens");
-        int n = tokens.length;
+        GgufStrings tokens = md.getStrings("tokenizer.ggml.tokens");
+        int n = tokens.size();
         if (n == 0) throw new TokenizerException(file, "tokenizer.ggml.tokens", "the vocabulary is empty");
         boolean ignoreMerges = false;
         boolean clean;
@@ -150,14 +153,20 @@ public final class Tokenizer {
         if (types != null && types.length < n) {
             throw new TokenizerException(file, "tokenizer.ggml.token_type", types.length + " types for " + n + " tokens");
         }
-        texts = new String[n];
+        // the texts stay UTF-8 bytes as stored (llama.cpp keeps them as byte strings too); a String is made only for
+        // the few that may be one of the names looked up below, and for tokenText
         textBytes = new byte[n][];
         attrs = new int[n];
+        Map<String, List<Integer>> named = new HashMap<>();
         for (int i = 0; i < n; i++) {
-            String t = tokens[i].isEmpty() ? "[EMPTY_" + i + "]" : tokens[i]; // as llama.cpp names empty tokens
-            texts[i] = t;
-            textBytes[i] = t.getBytes(StandardCharsets.UTF_8);
+            byte[] t = tokens.length(i) == 0 ? ("[EMPTY_" + i + "]").getBytes(StandardCharsets.US_ASCII) // llama.cpp's name
+                    : tokens.bytes(i);
+            textBytes[i] = t;
             attrs[i] = types == null ? ATTR_NORMAL : attrOfType(types[i]);
+            if (NAMED_FIRST_BYTES[t[0] & 0xFF]) {
+                String text = new String(t, StandardCharsets.UTF_8);
+                if (NAMED.contains(text)) named.computeIfAbsent(text, k -> new ArrayList<>()).add(i);
+            }
         }
 
         bosId = specialId(md, "tokenizer.ggml.bos_token_id", bosId, n);
@@ -175,10 +184,6 @@ public final class Tokenizer {
         // Tokens llama.cpp finds by their text when the metadata does not name them; they become control tokens.
         // (llama.cpp takes the first match in hash order when a vocabulary has several; here the first in its list,
         // so <|eot_id|> rather than <|end_of_text|> is Llama 3's end of turn. The end-of-generation set is the same.)
-        Map<String, List<Integer>> named = new HashMap<>();
-        for (int id = 0; id < n; id++) {
-            if (NAMED.contains(texts[id])) named.computeIfAbsent(texts[id], k -> new ArrayList<>()).add(id);
-        }
         if (eotId < 0) eotId = findControl(named, EOT_TEXTS);
         if (eomId < 0) eomId = findControl(named, List.of("<|eom_id|>"));
         if (fimPad < 0) fimPad = findControl(named, FIM_PAD_TEXTS);
@@ -227,13 +232,15 @@ public final class Tokenizer {
                 ? Integer.compare(textBytes[b].length, textBytes[a].length) : Integer.compare(a, b));
         specialOrder = special.stream().mapToInt(Integer::intValue).toArray();
 
+        byte[][] rawTokens = null; // BPE: each token's bytes in GPT-2's alphabet decoded, or null
         if (kind == Kind.BPE) {
             if (!md.has("tokenizer.ggml.merges")) {
                 throw new TokenizerException(file, "tokenizer.ggml.merges", "a gpt2 (BPE) vocabulary needs its merges");
             }
             byte[][] raw = new byte[n][];
-            for (int i = 0; i < n; i++) raw[i] = ByteLevel.decode(tokens[i]);
-            bpe = new BpeModel(raw, md.getStringArray("tokenizer.ggml.merges"), ignoreMerges);
+            for (int i = 0; i < n; i++) raw[i] = ByteLevel.decodeUtf8(textBytes[i], 0, tokens.length(i));
+            bpe = new BpeModel(raw, md.getStrings("tokenizer.ggml.merges"), ignoreMerges);
+            rawTokens = raw;
             spm = null;
         } else {
             ByteStringMap map = new ByteStringMap(n);
@@ -248,7 +255,7 @@ public final class Tokenizer {
             bpe = null;
         }
         pieces = new byte[n][];
-        for (int i = 0; i < n; i++) pieces[i] = renderPiece(i);
+        for (int i = 0; i < n; i++) pieces[i] = renderPiece(i, rawTokens == null || tokens.length(i) == 0 ? null : rawTokens[i]);
     }
 
     /** Builds the tokenizer from a model's metadata. */
@@ -318,13 +325,15 @@ public final class Tokenizer {
     }
 
     private boolean hasText(Set<Integer> ids, String text) {
-        for (int id : ids) if (texts[id].equals(text)) return true;
+        byte[] t = text.getBytes(StandardCharsets.UTF_8);
+        for (int id : ids) if (Arrays.equals(textBytes[id], t)) return true;
         return false;
     }
 
     private int removeText(Set<Integer> ids, String text) {
+        byte[] t = text.getBytes(StandardCharsets.UTF_8);
         for (int id : ids) {
-            if (texts[id].equals(text)) {
+            if (Arrays.equals(textBytes[id], t)) {
                 ids.remove(id);
                 return id;
             }
@@ -332,22 +341,44 @@ public final class Tokenizer {
         throw new IllegalStateException(text);
     }
 
-    private byte[] renderPiece(int id) {
+    /** llama_token_to_piece(id, special = true); {@code raw}: a BPE token's bytes decoded from GPT-2's alphabet, or null. */
+    private byte[] renderPiece(int id, byte[] raw) {
         int attr = attrs[id];
-        if ((attr & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) != 0) return textBytes[id];
+        byte[] text = textBytes[id];
+        if ((attr & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) != 0) return text;
         if ((attr & ATTR_NORMAL) != 0) {
-            if (kind == Kind.BPE) return ByteLevel.piece(texts[id]);
-            return texts[id].replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+            if (kind == Kind.BPE) return raw != null ? raw : ByteLevel.piece(new String(text, StandardCharsets.UTF_8));
+            return unescapeSpaces(text);
         }
-        if ((attr & ATTR_BYTE) != 0) return new byte[] {(byte) hexByte(texts[id])};
+        if ((attr & ATTR_BYTE) != 0) return new byte[] {(byte) hexByte(text)};
         return new byte[0];
     }
 
+    /** {@code text} with each U+2581 (SentencePiece's escaped space) back to a space. */
+    private static byte[] unescapeSpaces(byte[] text) {
+        int m = 0;
+        byte[] out = null;
+        for (int i = 0; i < text.length; i++) {
+            if (i + 2 < text.length && text[i] == ESCAPED_SPACE[0] && text[i + 1] == ESCAPED_SPACE[1] && text[i + 2] == ESCAPED_SPACE[2]) {
+                if (out == null) {
+                    out = new byte[text.length];
+                    System.arraycopy(text, 0, out, 0, i);
+                    m = i;
+                }
+                out[m++] = ' ';
+                i += 2;
+            } else if (out != null) {
+                out[m++] = text[i];
+            }
+        }
+        return out == null ? text.clone() : Arrays.copyOf(out, m);
+    }
+
     /** The byte of a {@code <0xXX>} token as llama.cpp reads it ({@code strtol} of the two characters after "<0x"). */
-    private static int hexByte(String text) {
+    private static int hexByte(byte[] text) {
         int v = 0;
-        for (int i = 3; i < Math.min(5, text.length()); i++) {
-            int d = Character.digit(text.charAt(i), 16);
+        for (int i = 3; i < Math.min(5, text.length); i++) {
+            int d = text[i] >= 0 ? Character.digit((char) text[i], 16) : -1;
             if (d < 0) break;
             v = v * 16 + d;
         }
@@ -648,8 +679,8 @@ public final class Tokenizer {
     private static final byte[] EMPTY = new byte[0];
 
     private void checkId(int id) {
-        if (id < 0 || id >= texts.length) {
-            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + texts.length + ")");
+        if (id < 0 || id >= textBytes.length) {
+            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + textBytes.length + ")");
         }
     }
 
@@ -665,7 +696,7 @@ public final class Tokenizer {
     }
 
     public int vocabSize() {
-        return texts.length;
+        return textBytes.length;
     }
 
     /** Beginning-of-sequence id, or -1. */
@@ -717,12 +748,13 @@ public final class Tokenizer {
     /** The token's text as stored in the vocabulary (byte-level BPE tokens in GPT-2's alphabet). */
     public String tokenText(int id) {
         checkId(id);
-        return texts[id];
+        return new String(textBytes[id], StandardCharsets.UTF_8);
     }
 
     /** The id of the token with exactly this text (the last one if several), or -1. */
     public int tokenId(String text) {
-        for (int id = texts.length - 1; id >= 0; id--) if (texts[id].equals(text)) return id;
+        byte[] t = text.getBytes(StandardCharsets.UTF_8);
+        for (int id = textBytes.length - 1; id >= 0; id--) if (Arrays.equals(textBytes[id], t)) return id;
         return -1;
     }
 
