@@ -74,7 +74,7 @@ public final class BenchCommand implements Callable<Integer> {
             Stage stage = Stage.load(file, cfg, 0, cfg.layers(), backend, Math.min(Math.max(pp, 64), 512));
             long tLoad = System.nanoTime();
             long loadNs = tLoad - t0;
-            Tokenizer tok = Tokenizer.fromMetadataCached(file.metadata());
+            Tokenizer tok = Tokenizer.fromMetadata(file.metadata());
             int[] promptIds = tok.encode(prompt, true, false);
             if (promptIds.length == 0) throw new IllegalArgumentException("--prompt gives no tokens");
             long tTok = System.nanoTime();

@@ -92,7 +92,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (maxTokens < 0) throw new IllegalArgumentException("--max-tokens must be >= 0");
         try (GgufFile file = GgufFile.open(opts.model); Backend backend = opts.backend()) {
             ModelConfig cfg = ModelConfig.from(file);
-            Tokenizer tok = Tokenizer.fromMetadataCached(file.metadata());
+            Tokenizer tok = Tokenizer.fromMetadata(file.metadata());
             int[] prompt;
             if (input.ids != null) {
                 prompt = input.ids;

@@ -31,7 +31,7 @@ public final class TokenizeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try (GgufFile file = GgufFile.open(model)) {
-            Tokenizer tok = Tokenizer.fromMetadataCached(file.metadata());
+            Tokenizer tok = Tokenizer.fromMetadata(file.metadata());
             int[] ids = tok.encode(text, !noSpecial, parseSpecial);
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("ids", ids);

@@ -21,7 +21,7 @@ public final class EngineTextModel implements TextModel {
 
     /** The model's own tokenizer and chat template (ChatML when the file has none, as llama.cpp). */
     public static EngineTextModel of(GgufFile file) {
-        Tokenizer t = Tokenizer.fromMetadataCached(file.metadata());
+        Tokenizer t = Tokenizer.fromMetadata(file.metadata());
         return new EngineTextModel(t, ChatTemplate.forModel(file.metadata(), t));
     }
 

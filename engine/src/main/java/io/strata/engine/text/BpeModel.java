@@ -68,49 +68,6 @@ final class BpeModel {
         for (int b = 0; b < 256; b++) byteString[b] = strings.get(new byte[] {(byte) b});
     }
 
-    /** The model {@link #write} stored ({@link BpeCache}). */
-    BpeModel(int vocabSize, boolean ignoreMerges, BpeCache.In in) {
-        this.vocabSize = vocabSize;
-        this.ignoreMerges = ignoreMerges;
-        strings = ByteStringMap.read(in);
-        int[] bytes = in.ints();
-        mergeKeys = in.longs();
-        mergeRank = in.ints();
-        mergeResult = in.ints();
-        merges = in.count();
-        int extras = in.count();
-        int cap = mergeKeys.length;
-        if (bytes.length != 256 || Integer.bitCount(cap) != 1 || mergeRank.length != cap || mergeResult.length != cap
-                || merges * 2 > cap || extras < 0 || strings.size() < extras) {
-            throw new IllegalArgumentException("inconsistent BPE tables");
-        }
-        System.arraycopy(bytes, 0, byteString, 0, 256);
-        // the strings only merges make (ids from vocabSize on) are the map's entries with those values
-        byte[][] extra = new byte[extras][];
-        byte[] pool = strings.pool();
-        for (int e = 0; e < strings.size(); e++) {
-            int id = strings.value(e) - vocabSize;
-            if (id < 0) continue;
-            if (id >= extras || extra[id] != null) throw new IllegalArgumentException("string id " + (id + vocabSize) + " out of place");
-            extra[id] = Arrays.copyOfRange(pool, strings.keyOffset(e), strings.keyOffset(e) + strings.keyLength(e));
-        }
-        for (byte[] x : extra) {
-            if (x == null) throw new IllegalArgumentException("a merge string is missing");
-            extraStrings.add(x);
-        }
-    }
-
-    /** Stores the built tables, which {@link #BpeModel(int, boolean, BpeCache.In)} reads back. */
-    void write(BpeCache.Out out) {
-        strings.write(out);
-        out.ints(byteString, 256);
-        out.longs(mergeKeys);
-        out.ints(mergeRank, mergeRank.length);
-        out.ints(mergeResult, mergeResult.length);
-        out.count(merges);
-        out.count(extraStrings.size());
-    }
-
     /** Bytes in a UTF-8 sequence that starts with {@code lead} (1 for a stray continuation byte). */
     private static int utf8Length(byte lead) {
         int b = lead & 0xFF;

@@ -26,55 +26,8 @@ final class ByteStringMap {
         hashes = new int[keyOffset.length];
     }
 
-    /** A map from the arrays {@link #write} stored (as {@link BpeCache} reads them back); they are not copied. */
-    ByteStringMap(byte[] pool, int[] keyOffset, int[] keyLength, int[] values, int[] hashes, int[] slots) {
-        int n = keyOffset.length;
-        if (keyLength.length != n || values.length != n || hashes.length != n || Integer.bitCount(slots.length) != 1 || n * 2 > slots.length) {
-            throw new IllegalArgumentException("inconsistent table sizes");
-        }
-        this.pool = pool;
-        this.poolSize = pool.length;
-        this.keyOffset = keyOffset;
-        this.keyLength = keyLength;
-        this.values = values;
-        this.hashes = hashes;
-        this.slots = slots;
-        this.size = n;
-    }
-
     int size() {
         return size;
-    }
-
-    /** Entry {@code e}'s key, as {@code [offset, offset + length)} of {@link #pool()}, and its value. */
-    int keyOffset(int e) {
-        return keyOffset[e];
-    }
-
-    int keyLength(int e) {
-        return keyLength[e];
-    }
-
-    int value(int e) {
-        return values[e];
-    }
-
-    byte[] pool() {
-        return pool;
-    }
-
-    /** Stores the table as {@link #ByteStringMap(byte[], int[], int[], int[], int[], int[])} takes it back. */
-    void write(BpeCache.Out out) {
-        out.bytes(pool, poolSize);
-        out.ints(keyOffset, size);
-        out.ints(keyLength, size);
-        out.ints(values, size);
-        out.ints(hashes, size);
-        out.ints(slots, slots.length);
-    }
-
-    static ByteStringMap read(BpeCache.In in) {
-        return new ByteStringMap(in.bytes(), in.ints(), in.ints(), in.ints(), in.ints(), in.ints());
     }
 
     /** The value for {@code key[off, off + len)}, or -1. */

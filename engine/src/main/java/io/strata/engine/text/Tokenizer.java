@@ -5,8 +5,6 @@ import io.strata.engine.gguf.GgufStrings;
 import io.strata.engine.gguf.GgufValueType;
 import io.strata.engine.gguf.Metadata;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -86,8 +84,7 @@ public final class Tokenizer {
     private final PreTokenizer pre;
     private final byte[][] textBytes;
     private final int[] attrs;
-    private final byte[][] pieces; // llama_token_to_piece(id, special = true), each made when first asked for
-    private static final VarHandle PIECE = MethodHandles.arrayElementVarHandle(byte[][].class);
+    private final byte[][] pieces; // llama_token_to_piece(id, special = true)
     private final int bos;
     private final int eos;
     private final int eot;
@@ -103,7 +100,7 @@ public final class Tokenizer {
     private final BpeModel bpe;
     private final SpmModel spm;
 
-    private Tokenizer(Metadata md, BpeCache cache) {
+    private Tokenizer(Metadata md) {
         Path file = md.file();
         String model = md.getString("tokenizer.ggml.model");
         GgufStrings tokens = md.getStrings("tokenizer.ggml.tokens");
@@ -235,20 +232,15 @@ public final class Tokenizer {
                 ? Integer.compare(textBytes[b].length, textBytes[a].length) : Integer.compare(a, b));
         specialOrder = special.stream().mapToInt(Integer::intValue).toArray();
 
+        byte[][] rawTokens = null; // BPE: each token's bytes in GPT-2's alphabet decoded, or null
         if (kind == Kind.BPE) {
             if (!md.has("tokenizer.ggml.merges")) {
                 throw new TokenizerException(file, "tokenizer.ggml.merges", "a gpt2 (BPE) vocabulary needs its merges");
             }
-            GgufStrings merges = md.getStrings("tokenizer.ggml.merges");
-            BpeCache.Key key = cache == null ? null : BpeCache.Key.of(tokens, merges, ignoreMerges);
-            BpeModel built = key == null ? null : cache.load(key);
-            if (built == null) {
-                byte[][] raw = new byte[n][]; // each token's bytes, decoded from GPT-2's alphabet (null: not in it)
-                for (int i = 0; i < n; i++) raw[i] = ByteLevel.decodeUtf8(textBytes[i], 0, tokens.length(i));
-                built = new BpeModel(raw, merges, ignoreMerges);
-                if (key != null) cache.store(key, built);
-            }
-            bpe = built;
+            byte[][] raw = new byte[n][];
+            for (int i = 0; i < n; i++) raw[i] = ByteLevel.decodeUtf8(textBytes[i], 0, tokens.length(i));
+            bpe = new BpeModel(raw, md.getStrings("tokenizer.ggml.merges"), ignoreMerges);
+            rawTokens = raw;
             spm = null;
         } else {
             ByteStringMap map = new ByteStringMap(n);
@@ -263,31 +255,18 @@ public final class Tokenizer {
             bpe = null;
         }
         pieces = new byte[n][];
+        for (int i = 0; i < n; i++) pieces[i] = renderPiece(i, rawTokens == null || tokens.length(i) == 0 ? null : rawTokens[i]);
     }
 
     /** Builds the tokenizer from a model's metadata. */
     public static Tokenizer fromMetadata(Metadata metadata) {
-        return new Tokenizer(metadata, null);
-    }
-
-    /**
-     * Builds the tokenizer from a model's metadata, reading a byte-level BPE vocabulary's tables from the tokenizer
-     * cache when an earlier start stored them there, and storing them when not ({@code -Dstrata.tokenizerCache}: a
-     * directory, or {@code off}; by default {@code ~/.cache/strata/tokenizer}). The same tokenizer either way.
-     */
-    public static Tokenizer fromMetadataCached(Metadata metadata) {
-        return new Tokenizer(metadata, BpeCache.fromProperties());
-    }
-
-    /** As {@link #fromMetadataCached} with the given cache directory (null: none). */
-    static Tokenizer fromMetadata(Metadata metadata, Path cacheDir) {
-        return new Tokenizer(metadata, cacheDir == null ? null : new BpeCache(cacheDir));
+        return new Tokenizer(metadata);
     }
 
     /** Opens a GGUF file, reads its tokenizer and closes it. */
     public static Tokenizer fromGguf(Path gguf) {
         try (GgufFile f = GgufFile.open(gguf)) {
-            return new Tokenizer(f.metadata(), null);
+            return new Tokenizer(f.metadata());
         }
     }
 
@@ -362,29 +341,14 @@ public final class Tokenizer {
         throw new IllegalStateException(text);
     }
 
-    /**
-     * The piece of {@code id} (not to be changed), made on first use: building all 128K of a vocabulary's pieces up
-     * front was a tenth of a cold start's tokenizer construction. Published with release/acquire, so a thread that
-     * sees a piece sees its bytes.
-     */
-    private byte[] pieceOf(int id) {
-        byte[] p = (byte[]) PIECE.getAcquire(pieces, id);
-        if (p == null) {
-            p = renderPiece(id);
-            PIECE.setRelease(pieces, id, p);
-        }
-        return p;
-    }
-
-    /** llama_token_to_piece(id, special = true). */
-    private byte[] renderPiece(int id) {
+    /** llama_token_to_piece(id, special = true); {@code raw}: a BPE token's bytes decoded from GPT-2's alphabet, or null. */
+    private byte[] renderPiece(int id, byte[] raw) {
         int attr = attrs[id];
         byte[] text = textBytes[id];
         if ((attr & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) != 0) return text;
         if ((attr & ATTR_NORMAL) != 0) {
-            if (kind != Kind.BPE) return unescapeSpaces(text);
-            byte[] raw = ByteLevel.decodeUtf8(text, 0, text.length);
-            return raw != null ? raw : ByteLevel.piece(new String(text, StandardCharsets.UTF_8));
+            if (kind == Kind.BPE) return raw != null ? raw : ByteLevel.piece(new String(text, StandardCharsets.UTF_8));
+            return unescapeSpaces(text);
         }
         if ((attr & ATTR_BYTE) != 0) return new byte[] {(byte) hexByte(text)};
         return new byte[0];
@@ -601,7 +565,7 @@ public final class Tokenizer {
     public byte[] piece(int id, boolean special) {
         checkId(id);
         if (!special && (attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) != 0) return new byte[0];
-        return pieceOf(id).clone();
+        return pieces[id].clone();
     }
 
     /** The pieces of all ids, concatenated: the exact bytes generation produced (no clean-up, no space removal). */
@@ -609,15 +573,14 @@ public final class Tokenizer {
         int total = 0;
         for (int id : ids) {
             checkId(id);
-            if (special || (attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) == 0) total += pieceOf(id).length;
+            if (special || (attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) == 0) total += pieces[id].length;
         }
         byte[] out = new byte[total];
         int m = 0;
         for (int id : ids) {
             if (!special && (attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) != 0) continue;
-            byte[] p = pieceOf(id);
-            System.arraycopy(p, 0, out, m, p.length);
-            m += p.length;
+            System.arraycopy(pieces[id], 0, out, m, pieces[id].length);
+            m += pieces[id].length;
         }
         return out;
     }
@@ -650,7 +613,7 @@ public final class Tokenizer {
                 removeSpace = false;
                 continue;
             }
-            byte[] p = pieceOf(id);
+            byte[] p = pieces[id];
             int skip = removeSpace && p.length > 0 && p[0] == ' ' ? 1 : 0;
             removeSpace = false;
             if (text.length < total + p.length) text = Arrays.copyOf(text, Math.max(text.length * 2, total + p.length));
@@ -710,7 +673,7 @@ public final class Tokenizer {
     byte[] pieceView(int id, boolean special) {
         checkId(id);
         if (!special && (attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) != 0) return EMPTY;
-        return pieceOf(id);
+        return pieces[id];
     }
 
     private static final byte[] EMPTY = new byte[0];

@@ -51,40 +51,34 @@ class TokenizerParityTest {
             tests.add(DynamicTest.dynamicTest(vocab.getKey(), () -> {
                 Tokenizer tok = VocabFixtures.tokenizer(vocab.getKey());
                 assertEquals(vocab.getValue().get("n_vocab").asInt(), tok.vocabSize());
-                List<String> failures = oracleFailures(tok, vocab.getValue());
+                List<String> failures = new ArrayList<>();
+                int cases = 0;
+                for (JsonNode c : vocab.getValue().get("cases")) {
+                    cases++;
+                    String text = c.get("text").asText();
+                    boolean addSpecial = c.get("add_special").asBoolean();
+                    boolean parseSpecial = c.get("parse_special").asBoolean();
+                    int[] expected = Fixtures.ints(c.get("ids"));
+                    int[] ids = tok.encode(text, addSpecial, parseSpecial);
+                    String where = "[" + text.replace("\n", "\\n") + "] add_special=" + addSpecial
+                            + " parse_special=" + parseSpecial;
+                    if (!Arrays.equals(expected, ids)) {
+                        failures.add(where + ": expected " + Arrays.toString(expected) + " got " + Arrays.toString(ids));
+                        continue;
+                    }
+                    for (int i = 0; i < ids.length; i++) {
+                        byte[] piece = VocabFixtures.hex(c.get("pieces_hex").get(i).asText());
+                        if (!Arrays.equals(piece, tok.piece(ids[i], true))) {
+                            failures.add(where + ": piece of " + ids[i]);
+                        }
+                    }
+                    byte[] detok = VocabFixtures.hex(c.get("detokenized_hex").asText());
+                    if (!Arrays.equals(detok, tok.detokenize(ids, false, true))) failures.add(where + ": detokenized");
+                }
+                assertTrue(cases > 600, "cases " + cases);
                 assertTrue(failures.isEmpty(), failures.size() + " failures, first: " + String.join("\n", failures.subList(0, Math.min(10, failures.size()))));
             }));
         }
         return tests;
-    }
-
-    /** Where {@code tok} differs from llama.cpp on a vocabulary's cases in tokenize.json (ids, pieces, text). */
-    static List<String> oracleFailures(Tokenizer tok, JsonNode vocab) {
-        List<String> failures = new ArrayList<>();
-        int cases = 0;
-        for (JsonNode c : vocab.get("cases")) {
-            cases++;
-            String text = c.get("text").asText();
-            boolean addSpecial = c.get("add_special").asBoolean();
-            boolean parseSpecial = c.get("parse_special").asBoolean();
-            int[] expected = Fixtures.ints(c.get("ids"));
-            int[] ids = tok.encode(text, addSpecial, parseSpecial);
-            String where = "[" + text.replace("\n", "\\n") + "] add_special=" + addSpecial
-                    + " parse_special=" + parseSpecial;
-            if (!Arrays.equals(expected, ids)) {
-                failures.add(where + ": expected " + Arrays.toString(expected) + " got " + Arrays.toString(ids));
-                continue;
-            }
-            for (int i = 0; i < ids.length; i++) {
-                byte[] piece = VocabFixtures.hex(c.get("pieces_hex").get(i).asText());
-                if (!Arrays.equals(piece, tok.piece(ids[i], true))) {
-                    failures.add(where + ": piece of " + ids[i]);
-                }
-            }
-            byte[] detok = VocabFixtures.hex(c.get("detokenized_hex").asText());
-            if (!Arrays.equals(detok, tok.detokenize(ids, false, true))) failures.add(where + ": detokenized");
-        }
-        if (cases <= 600) failures.add("only " + cases + " cases");
-        return failures;
     }
 }
