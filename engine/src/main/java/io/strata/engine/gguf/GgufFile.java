@@ -40,6 +40,11 @@ public final class GgufFile implements AutoCloseable {
     private static final int MAX_DIMS = 4;
     /** Largest length of a Java array (and string) with some headroom, as the JDK's own limit. */
     private static final long MAX_JAVA_ARRAY = Integer.MAX_VALUE - 8;
+    /**
+     * Heap that one file's metadata arrays may take (a quarter of the JVM's): real vocabularies need tens of MiB, and a
+     * corrupt length is refused with its key and offset instead of ending in an OutOfMemoryError.
+     */
+    static final long ARRAY_BUDGET = Runtime.getRuntime().maxMemory() / 4;
     /** Arrays of arrays deeper than this are refused (ggml refuses any nesting; this only bounds the recursion). */
     private static final int MAX_ARRAY_DEPTH = 16;
     private static final Pattern SPLIT_NAME = Pattern.compile("(.*)-(\\d{5})-of-(\\d{5})\\.gguf");
@@ -215,6 +220,7 @@ public final class GgufFile implements AutoCloseable {
         int version;
         int alignment = DEFAULT_ALIGNMENT;
         long dataOffset;
+        long arrayBytes; // heap the arrays read so far take
 
         Parser(Path path, MemorySegment seg, int split, Map<String, TensorInfo> tensors) {
             this.path = path;
@@ -303,6 +309,11 @@ public final class GgufFile implements AutoCloseable {
                 }
                 starts[i] = (int) (pos - from);
                 pos += n;
+            }
+            arrayBytes += pos - from;
+            if (arrayBytes > ARRAY_BUDGET) {
+                throw error(key, from - 8, "the array's strings would take the header's arrays to " + (arrayBytes >> 20)
+                        + " MiB of heap, more than the " + (ARRAY_BUDGET >> 20) + " MiB allowed for metadata (a quarter of the heap)");
             }
             byte[] data = new byte[(int) (pos - from)];
             MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, from, data, 0, data.length);
@@ -463,6 +474,19 @@ public final class GgufFile implements AutoCloseable {
             }
             if (n > MAX_JAVA_ARRAY) {
                 throw error(key, at, "array length " + n + " is larger than a Java array can hold");
+            }
+            // a length that fits the file may still be a lie (e.g. over zeros, which read as empty strings): refuse
+            // to allocate more than the budget for all of the header's arrays rather than run out of heap
+            long javaBytes = n * switch (et) {
+                case UINT32, UINT64, INT64, FLOAT64 -> 8L;
+                case BOOL -> 1L;
+                case ARRAY -> 32L; // an entry object per inner array
+                default -> 4L;     // int[], float[], and a string's start offset
+            };
+            arrayBytes += javaBytes;
+            if (arrayBytes > ARRAY_BUDGET) {
+                throw error(key, at, "array length " + n + " would take the header's arrays to " + (arrayBytes >> 20)
+                        + " MiB of heap, more than the " + (ARRAY_BUDGET >> 20) + " MiB allowed for metadata (a quarter of the heap)");
             }
             int len = (int) n;
             switch (et) {

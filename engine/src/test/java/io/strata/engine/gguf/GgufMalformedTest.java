@@ -252,6 +252,23 @@ class GgufMalformedTest {
     }
 
     @Test
+    void arraysThatWouldExhaustTheHeapAreRefused() throws IOException {
+        // a string count that the file's size allows because the rest of it is zeros, each read as an empty string:
+        // refused at the count, before the walk and the allocation
+        long n = GgufFile.ARRAY_BUDGET / 4 + 1;
+        GgufBytes b = new GgufBytes();
+        b.u32(GgufFile.MAGIC).u32(3).u64(0).u64(1);
+        b.str("tokenizer.ggml.tokens").u32(GgufValueType.ARRAY.id).u32(GgufValueType.STRING.id);
+        int at = b.pos();
+        b.u64(n);
+        Path f = write("huge.gguf", b.bytes());
+        try (java.io.RandomAccessFile r = new java.io.RandomAccessFile(f.toFile(), "rw")) {
+            r.setLength(at + 8 + n * 8); // sparse: no disk space
+        }
+        fails(f, "tokenizer.ggml.tokens", at, "MiB of heap, more than the");
+    }
+
+    @Test
     void hugeCounts() {
         Valid v = new Valid();
         fails(write("t.gguf", patchU64(v.bytes(), v.atTensorCount, 1L << 62)), "tensor_count", v.atTensorCount, "cannot fit");
