@@ -90,7 +90,7 @@ public final class GgufStrings {
 
     /**
      * The stored bytes of the whole array, read-only: every string's 8-byte little-endian length and its bytes, in
-     * order. Equal arrays give equal bytes, so this is what to hash to recognise the same vocabulary in another file.
+     * order, as a GGUF file holds them (what {@link GgufWriter} writes back).
      */
     public ByteBuffer raw() {
         return ByteBuffer.wrap(data).asReadOnlyBuffer();

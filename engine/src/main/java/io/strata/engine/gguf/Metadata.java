@@ -11,7 +11,8 @@ import java.util.Set;
  * INT32 are {@link Integer}; UINT32, UINT64 and INT64 {@link Long}; FLOAT32 {@link Float}; FLOAT64 {@link Double};
  * BOOL {@link Boolean}; STRING {@link String}. Arrays are typed Java arrays: {@code int[]} (8/16/32-bit signed
  * types), {@code long[]} (UINT32, 64-bit), {@code float[]}, {@code double[]}, {@code boolean[]}, {@link GgufStrings}
- * (strings are decoded only when asked for: {@link #getStringArray}), and, for arrays of arrays, {@code Entry[]} whose entries carry each inner array's element type and offset.
+ * (decoded only when asked for: {@link #getStringArray}), and, for arrays of arrays, {@code Entry[]} whose entries
+ * carry each inner array's element type and offset.
  *
  * <p>The getters throw {@link GgufException} naming the file and the key when a required key is missing or has
  * the wrong type.

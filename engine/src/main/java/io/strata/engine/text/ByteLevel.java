@@ -37,22 +37,6 @@ final class ByteLevel {
         return sb.toString();
     }
 
-    /** The bytes {@code s[from, to)} stands for, or null if a character is not in the alphabet. */
-    static byte[] decode(String s, int from, int to) {
-        byte[] out = new byte[to - from];
-        for (int i = from; i < to; i++) {
-            char c = s.charAt(i);
-            int b = c < CHAR_TO_BYTE.length ? CHAR_TO_BYTE[c] : -1;
-            if (b < 0) return null;
-            out[i - from] = (byte) b;
-        }
-        return out;
-    }
-
-    static byte[] decode(String s) {
-        return decode(s, 0, s.length());
-    }
-
     /**
      * The bytes that the UTF-8 text {@code utf8[from, to)} stands for, or null if it holds a character outside the
      * alphabet or is not valid UTF-8. The alphabet is U+0021..U+0143, so each character is one or two UTF-8 bytes.
