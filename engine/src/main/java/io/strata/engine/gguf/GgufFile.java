@@ -262,15 +262,12 @@ public final class GgufFile implements AutoCloseable {
             return v;
         }
 
-        String string(String field) {
-            return string(field, -1);
-        }
-
         /**
-         * A string value; {@code index >= 0}: element {@code index} of the array {@code field}. The element's field name
-         * is built only for an error: a vocabulary has hundreds of thousands of strings.
+         * Reads a string's length at {@code pos} and moves past it, checked against the file; {@code index >= 0}:
+         * element {@code index} of the array {@code field}, whose name is built only for an error (a vocabulary has
+         * hundreds of thousands of strings).
          */
-        String string(String field, int index) {
+        long stringLength(String field, int index) {
             long at = pos;
             if (size - pos < 8) need((index < 0 ? field : field + "[" + index + "]") + " (string length)", 8);
             long len = seg.get(U64, pos);
@@ -279,13 +276,26 @@ public final class GgufFile implements AutoCloseable {
                 throw error(index < 0 ? field : field + "[" + index + "]", at, "string length " + Long.toUnsignedString(len)
                         + " runs past the end of the file (" + size + " bytes)");
             }
-            if (len > MAX_JAVA_ARRAY) {
-                throw error(index < 0 ? field : field + "[" + index + "]", at, "string length " + len + " is larger than a Java string can hold");
-            }
+            return len;
+        }
+
+        String string(String field) {
+            long at = pos;
+            long len = stringLength(field, -1);
+            if (len > MAX_JAVA_ARRAY) throw error(field, at, "string length " + len + " is larger than a Java string can hold");
             byte[] bytes = new byte[(int) len];
             MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, pos, bytes, 0, (int) len);
             pos += len;
             return new String(bytes, StandardCharsets.UTF_8);
+        }
+
+        /** Adds {@code bytes} to the heap the header's arrays take; refuses {@code what} when that passes the budget. */
+        void charge(String key, long at, long bytes, String what) {
+            arrayBytes += bytes;
+            if (arrayBytes > ARRAY_BUDGET) {
+                throw error(key, at, what + " would take the header's arrays to " + (arrayBytes >> 20) + " MiB of heap, more than the "
+                        + (ARRAY_BUDGET >> 20) + " MiB allowed for metadata (a quarter of the heap)");
+            }
         }
 
         /**
@@ -297,24 +307,14 @@ public final class GgufFile implements AutoCloseable {
             int[] starts = new int[len];
             for (int i = 0; i < len; i++) {
                 long at = pos;
-                if (size - pos < 8) need(key + "[" + i + "] (string length)", 8);
-                long n = seg.get(U64, pos);
-                pos += 8;
-                if (n < 0 || n > size - pos) {
-                    throw error(key + "[" + i + "]", at, "string length " + Long.toUnsignedString(n)
-                            + " runs past the end of the file (" + size + " bytes)");
-                }
+                long n = stringLength(key, i);
                 if (pos + n - from > MAX_JAVA_ARRAY) {
                     throw error(key + "[" + i + "]", at, "the array's strings take more bytes than a Java array can hold");
                 }
                 starts[i] = (int) (pos - from);
                 pos += n;
             }
-            arrayBytes += pos - from;
-            if (arrayBytes > ARRAY_BUDGET) {
-                throw error(key, from - 8, "the array's strings would take the header's arrays to " + (arrayBytes >> 20)
-                        + " MiB of heap, more than the " + (ARRAY_BUDGET >> 20) + " MiB allowed for metadata (a quarter of the heap)");
-            }
+            charge(key, from - 8, pos - from, "the array's strings");
             byte[] data = new byte[(int) (pos - from)];
             MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, from, data, 0, data.length);
             return new GgufStrings(data, starts);
@@ -483,11 +483,7 @@ public final class GgufFile implements AutoCloseable {
                 case ARRAY -> 32L; // an entry object per inner array
                 default -> 4L;     // int[], float[], and a string's start offset
             };
-            arrayBytes += javaBytes;
-            if (arrayBytes > ARRAY_BUDGET) {
-                throw error(key, at, "array length " + n + " would take the header's arrays to " + (arrayBytes >> 20)
-                        + " MiB of heap, more than the " + (ARRAY_BUDGET >> 20) + " MiB allowed for metadata (a quarter of the heap)");
-            }
+            charge(key, at, javaBytes, "array length " + n);
             int len = (int) n;
             switch (et) {
                 case INT32 -> {

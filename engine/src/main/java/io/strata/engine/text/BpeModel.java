@@ -56,7 +56,7 @@ final class BpeModel {
             if (len > rule.length) rule = new byte[Math.max(len, 2 * rule.length)];
             mergeRules.copy(rank, rule, 0);
             // llama.cpp splits at the first space after the first character; a rule without one pairs "" and ""
-            int space = len == 0 ? -1 : indexOf(rule, (byte) ' ', utf8Length(rule[0]), len);
+            int space = len == 0 ? -1 : indexOf(rule, (byte) ' ', SpmModel.utf8Length(rule[0]), len);
             if (space < 0) continue; // the pair ("", "") never occurs between two symbols
             byte[] a = ByteLevel.decodeUtf8(rule, 0, space);
             byte[] b = ByteLevel.decodeUtf8(rule, space + 1, len);
@@ -66,12 +66,6 @@ final class BpeModel {
             addMerge(intern(a), intern(b), rank, intern(ab));
         }
         for (int b = 0; b < 256; b++) byteString[b] = strings.get(new byte[] {(byte) b});
-    }
-
-    /** Bytes in a UTF-8 sequence that starts with {@code lead} (1 for a stray continuation byte). */
-    private static int utf8Length(byte lead) {
-        int b = lead & 0xFF;
-        return b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
     }
 
     private static int indexOf(byte[] a, byte v, int from, int to) {
