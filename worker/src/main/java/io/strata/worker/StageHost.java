@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
 
 /**
@@ -72,6 +73,7 @@ public final class StageHost implements AutoCloseable {
     private final BiConsumer<StageOutput, String> onBroken;
     private volatile boolean closed;
     private volatile long steps;
+    private final AtomicLong warmupFrames = new AtomicLong();
     private float[] out = new float[0];
 
     /**
@@ -119,6 +121,16 @@ public final class StageHost implements AutoCloseable {
 
     public long steps() {
         return steps;
+    }
+
+    /** Warm-up frames (stage.proto, {@code Step.warmup}) the transport decoded and dropped for this stage. */
+    public long warmupFrames() {
+        return warmupFrames.get();
+    }
+
+    /** Counts a warm-up frame the transport decoded and dropped (it never reaches the stage). */
+    public void warmupFrame() {
+        warmupFrames.incrementAndGet();
     }
 
     /**

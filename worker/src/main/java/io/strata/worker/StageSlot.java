@@ -21,7 +21,7 @@ public final class StageSlot implements AutoCloseable {
 
     /** A snapshot of the slot. */
     public record Status(State state, Assignment assignment, String error, long weightBytes, long loadedBytes,
-                         long kvBytes, long loadNanos, int activeSequences, long steps, long loads) {
+                         long kvBytes, long loadNanos, int activeSequences, long steps, long loads, long warmupFrames) {
     }
 
     /** Connects a loaded stage to the next stage's worker (the gRPC adapter implements it). */
@@ -83,7 +83,8 @@ public final class StageSlot implements AutoCloseable {
     public synchronized Status status() {
         StageHost h = host;
         return new Status(state, assignment, error, weightBytes, loadedBytes.get(), shard == null ? 0 : shard.kvBytes(),
-                loadNanos, h == null ? 0 : h.activeSequences(), h == null ? 0 : h.steps(), loads);
+                loadNanos, h == null ? 0 : h.activeSequences(), h == null ? 0 : h.steps(), loads,
+                h == null ? 0 : h.warmupFrames());
     }
 
     /**

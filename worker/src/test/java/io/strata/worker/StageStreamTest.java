@@ -200,6 +200,11 @@ class StageStreamTest {
         StageReply r = results.next();
         assertEquals(7, r.getResult().getStepId());
         assertEquals(0, r.getResult().getErrorsCount(), r.getResult().getErrorsList().toString());
+        // w0 warmed its link before it reported READY, on the stream step 7 then took: by now w1 has decoded those
+        // frames, and computed none of them.
+        WorkerStatus afterFirst = control(w1).status(StatusRequest.getDefaultInstance());
+        assertTrue(afterFirst.getWarmupFrames() > 0, "w1 received no warm-up frames");
+        assertEquals(1, afterFirst.getSteps());
         float[] got = Wire.decode(r.getResult().getSeqs(0).getLogits(), "logits");
         assertEquals(2, r.getResult().getTimingsCount());
 
@@ -230,6 +235,62 @@ class StageStreamTest {
         assertEquals(3, results.next().getReleased().getReleaseId());
         assertEquals(0, control(w0).status(StatusRequest.getDefaultInstance()).getActiveSequences());
         assertEquals(0, control(w1).status(StatusRequest.getDefaultInstance()).getActiveSequences());
+    }
+
+    @Test
+    void warmupFramesAreCheckedAndDroppedWithoutCompute() throws Exception {
+        Node w1 = start("w1", 1L << 30);
+        control(w1).assign(assignment(1, 2, 1, 4, null, 0));
+        await(w1, StageState.STAGE_STATE_READY);
+        LayerRange range = LayerRange.newBuilder().setFirst(1).setEnd(4).build();
+        Client results = new Client(w1, range, StreamRole.STREAM_ROLE_RESULTS);
+        assertEquals(null, results.handshake());
+        Client input = new Client(w1, range, StreamRole.STREAM_ROLE_INPUT);
+        assertEquals(null, input.handshake());
+
+        // 50 warm-up frames of 1-3 rows for sequence 0, then a real prefill of sequence 0 from position 0: had any
+        // warm-up been computed, sequence 0 would already hold rows and the step would fail or give other logits.
+        int dim = cfg.dim();
+        java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+        float[] values = new float[4 * dim];
+        for (int i = 0; i < values.length; i++) values[i] = (float) random.nextGaussian();
+        int warmups = 50;
+        for (int i = 0; i < warmups; i++) {
+            int rows = 1 + i % 3;
+            input.send(StageFrame.newBuilder().setStep(io.strata.proto.v1.Step.newBuilder().setStepId(i).setWarmup(true)
+                    .addSeqs(SeqChunk.newBuilder().setSeqId(0).setStartPosition(0).setRows(rows).setSample(true))
+                    .setHidden(Wire.encode(values, rows, dim, ActivationType.F32))).build());
+        }
+        input.send(StageFrame.newBuilder().setStep(io.strata.proto.v1.Step.newBuilder().setStepId(100)
+                .addSeqs(SeqChunk.newBuilder().setSeqId(0).setStartPosition(0).setRows(4).setSample(true).setReturnLogits(true))
+                .setHidden(Wire.encode(values, 4, dim, ActivationType.F32))).build());
+        StageReply r = results.next();
+        assertEquals(100, r.getResult().getStepId(), "the first result must be the real step's");
+        assertEquals(0, r.getResult().getErrorsCount(), r.getResult().getErrorsList().toString());
+        WorkerStatus status = control(w1).status(StatusRequest.getDefaultInstance());
+        assertEquals(warmups, status.getWarmupFrames());
+        assertEquals(1, status.getSteps());
+
+        float[] want = new float[4 * cfg.vocab()];
+        try (GgufFile f = GgufFile.open(MODEL); CpuBackend be = new CpuBackend(1)) {
+            Stage s = Stage.load(f, cfg, 1, 4, be, 16);
+            KvCache cache = s.newCache(64, KvType.F32);
+            s.forward(new Step(4, null, values, new int[]{0, 1, 2, 3}, new KvCache[]{cache, cache, cache, cache},
+                    new int[]{0, 1, 2, 3}), want);
+            cache.close();
+        }
+        assertArrayEquals(want, Wire.decode(r.getResult().getSeqs(0).getLogits(), "logits"));
+
+        // A warm-up frame is checked as any step: one whose matrix is narrower than the stage fails the stream.
+        input.send(StageFrame.newBuilder().setStep(io.strata.proto.v1.Step.newBuilder().setStepId(101).setWarmup(true)
+                .addSeqs(SeqChunk.newBuilder().setSeqId(0).setStartPosition(0).setRows(1))
+                .setHidden(Wire.encode(values, 1, dim - 1, ActivationType.F32))).build());
+        Object o = input.replies.poll(30, TimeUnit.SECONDS);
+        assertTrue(o instanceof Throwable, "a malformed warm-up frame must fail the stream, got " + o);
+        Status bad = Status.fromThrowable((Throwable) o);
+        assertEquals(Status.Code.INVALID_ARGUMENT, bad.getCode());
+        assertTrue(bad.getDescription().contains("hidden is 1 x " + (dim - 1)), bad.getDescription());
+        assertEquals(1, control(w1).status(StatusRequest.getDefaultInstance()).getSteps());
     }
 
     /** A raw stage-stream client with manual flow control on its replies. */

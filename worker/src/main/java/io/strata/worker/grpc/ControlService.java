@@ -104,7 +104,8 @@ final class ControlService extends WorkerControlGrpc.WorkerControlImplBase {
         WorkerStatus.Builder b = WorkerStatus.newBuilder().setWorkerId(workerId).setAddress(address.get()).setState(state(s.state()))
                 .setError(s.error()).setWeightBytes(s.weightBytes()).setLoadedBytes(s.loadedBytes()).setKvBytes(s.kvBytes())
                 .setModelResidentBytes(ResidentMemory.ofFiles(slot.modelPaths())).setProcessResidentBytes(ResidentMemory.process())
-                .setLoadNanos(s.loadNanos()).setActiveSequences(s.activeSequences()).setSteps(s.steps()).setLoads(s.loads());
+                .setLoadNanos(s.loadNanos()).setActiveSequences(s.activeSequences()).setSteps(s.steps()).setLoads(s.loads())
+                .setWarmupFrames(s.warmupFrames());
         if (s.assignment() != null) b.setAssignment(Wire.assignment(s.assignment()));
         return b.build();
     }

@@ -14,6 +14,11 @@ import io.strata.worker.Assignment;
 import io.strata.worker.Frames;
 import io.strata.worker.StageOutput;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -22,10 +27,21 @@ import java.util.function.Consumer;
 
 /**
  * A middle stage's output: an INPUT stream to the next stage's worker, opened with a Hello that names the model,
- * the next range and the plan. Sends from the stage thread; waits for the transport's readiness (flow control).
+ * the next range and the plan, then warmed up (see {@link #warmUp}). Sends from the stage thread; waits for the
+ * transport's readiness (flow control).
  */
 final class DownstreamLink implements StageOutput, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DownstreamLink.class);
     private static final long HANDSHAKE_SECONDS = 10;
+    /**
+     * Warm-up frames a new link sends before the stage reports READY, and the most time they may take. Enough calls
+     * for C2 to compile the activation path on both sides (tier 4 wants thousands of invocations); a few dozen
+     * decode steps of a big model, a minute of serving, would otherwise run it interpreted or in C1.
+     */
+    static final int WARMUP_FRAMES = Integer.getInteger("strata.worker.warmupFrames", 5000);
+    static final long WARMUP_MILLIS = 3000;
+    /** Rows per warm-up frame cycle through 1..WARMUP_MAX_ROWS, the sizes of decode batches. */
+    private static final int WARMUP_MAX_ROWS = 2;
 
     private final ManagedChannel channel;
     private final boolean ownsChannel;
@@ -67,7 +83,41 @@ final class DownstreamLink implements StageOutput, AutoCloseable {
             link.close();
             throw e;
         }
+        try {
+            long t0 = System.nanoTime();
+            int sent = link.warmUp(WARMUP_FRAMES, WARMUP_MILLIS);
+            log.info("{}: link to {} warmed up with {} frames of 1-{} x {} {} in {} ms", caller, link.peer, sent,
+                    WARMUP_MAX_ROWS, dim, link.type, (System.nanoTime() - t0) / 1_000_000);
+        } catch (InterruptedException e) {
+            link.close();
+            throw e;
+        } catch (RuntimeException e) {
+            link.close();
+            throw new Exception("warming up the link: " + e.getMessage(), e);
+        }
         return link;
+    }
+
+    /**
+     * Sends up to {@code frames} warm-up steps ({@code Step.warmup} in stage.proto) through the same encoding as real
+     * steps, 1 to {@link #WARMUP_MAX_ROWS} rows of Gaussian values (so the conversions see the values they will see,
+     * not zeros), waiting for flow control as a real step does; stops after {@code millis}. Returns how many went.
+     */
+    int warmUp(int frames, long millis) throws InterruptedException {
+        SplittableRandom random = new SplittableRandom(frames);
+        float[] hidden = new float[WARMUP_MAX_ROWS * dim];
+        for (int i = 0; i < hidden.length; i++) hidden[i] = (float) random.nextGaussian();
+        long deadline = System.nanoTime() + millis * 1_000_000L;
+        int sent = 0;
+        while (sent < frames && System.nanoTime() - deadline < 0) {
+            int rows = 1 + sent % WARMUP_MAX_ROWS;
+            Frames.Step step = new Frames.Step(sent, List.of(new Frames.Chunk(0, 0, rows, false, null, false, 0, false)),
+                    null, hidden, List.of(), List.of(), 0);
+            awaitReady();
+            send(StageFrame.newBuilder().setStep(Wire.step(step, dim, type).toBuilder().setWarmup(true)).build());
+            sent++;
+        }
+        return sent;
     }
 
     private final class Replies implements ClientResponseObserver<StageFrame, StageReply> {

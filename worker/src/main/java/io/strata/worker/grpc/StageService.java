@@ -10,6 +10,7 @@ import io.strata.proto.v1.StageFrame;
 import io.strata.proto.v1.StageReply;
 import io.strata.proto.v1.StageServiceGrpc;
 import io.strata.proto.v1.StreamRole;
+import io.strata.worker.Frames;
 import io.strata.worker.StageHost;
 import io.strata.worker.StageSlot;
 import org.slf4j.Logger;
@@ -77,7 +78,15 @@ final class StageService extends StageServiceGrpc.StageServiceImplBase {
                     fail(Status.INVALID_ARGUMENT.withDescription("a RESULTS stream carries nothing after its Hello"));
                 } else {
                     switch (f.getKindCase()) {
-                        case STEP -> host.submit(Wire.step(f.getStep(), host.stage().isFirst(), width, System.nanoTime()), this::credit);
+                        case STEP -> {
+                            Frames.Step step = Wire.step(f.getStep(), host.stage().isFirst(), width, System.nanoTime());
+                            // A warm-up frame (stage.proto) is decoded and checked as any step, then dropped.
+                            if (f.getStep().getWarmup()) {
+                                host.warmupFrame();
+                                credit();
+                            }
+                            else host.submit(step, this::credit);
+                        }
                         case RELEASE -> host.submit(Wire.release(f.getRelease()), this::credit);
                         case HELLO -> fail(Status.INVALID_ARGUMENT.withDescription("a second Hello on one stream"));
                         case KIND_NOT_SET -> fail(Status.INVALID_ARGUMENT.withDescription("an empty frame"));
