@@ -27,7 +27,7 @@ public final class StageSlot implements AutoCloseable {
     /** Connects a loaded stage to the next stage's worker (the gRPC adapter implements it). */
     public interface Linker {
         /**
-         * Opens the stream to {@code a.next()} and completes its handshake, or throws with the reason.
+         * Opens the stream to {@code a.next()}, completes its handshake and warms it up, or throws with the reason.
          *
          * @param onBroken told when the link breaks later
          */
@@ -235,7 +235,17 @@ public final class StageSlot implements AutoCloseable {
                 });
                 made[0] = out;
                 synchronized (this) {
-                    if (gen != generation) return;
+                    if (gen != generation) {
+                        // Released or reassigned while linking (the warm-up takes seconds): the stream is not ours.
+                        if (out instanceof AutoCloseable c) {
+                            try {
+                                c.close();
+                            } catch (Exception e) {
+                                log.debug("closing a stale output", e);
+                            }
+                        }
+                        return;
+                    }
                     h.setOutput(out);
                     state = State.READY;
                     error = "";

@@ -110,6 +110,7 @@ final class DownstreamLink implements StageOutput, AutoCloseable {
         long deadline = System.nanoTime() + millis * 1_000_000L;
         int sent = 0;
         while (sent < frames && System.nanoTime() - deadline < 0) {
+            if (Thread.interrupted()) throw new InterruptedException("warm-up of the link to " + peer);  // released
             int rows = 1 + sent % WARMUP_MAX_ROWS;
             Frames.Step step = new Frames.Step(sent, List.of(new Frames.Chunk(0, 0, rows, false, null, false, 0, false)),
                     null, hidden, List.of(), List.of(), 0);
