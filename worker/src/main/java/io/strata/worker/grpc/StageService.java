@@ -84,8 +84,9 @@ final class StageService extends StageServiceGrpc.StageServiceImplBase {
                             if (f.getStep().getWarmup()) {
                                 host.warmupFrame();
                                 credit();
+                            } else {
+                                host.submit(step, this::credit);
                             }
-                            else host.submit(step, this::credit);
                         }
                         case RELEASE -> host.submit(Wire.release(f.getRelease()), this::credit);
                         case HELLO -> fail(Status.INVALID_ARGUMENT.withDescription("a second Hello on one stream"));
