@@ -36,10 +36,13 @@ final class DownstreamLink implements StageOutput, AutoCloseable {
     /**
      * Warm-up frames a new link sends before the stage reports READY, and the most time they may take. Enough calls
      * for C2 to compile the activation path on both sides (tier 4 wants thousands of invocations); a few dozen
-     * decode steps of a big model, a minute of serving, would otherwise run it interpreted or in C1.
+     * decode steps of a big model, a minute of serving, would otherwise run it interpreted or in C1. The time bound
+     * is generous because every link of a pipeline warms up at once: on one 2-vCPU machine three 16384-wide links
+     * got through 1,900-3,300 of their frames in 3 s (and the least warmed boundary then cost 1 ms instead of 0.3),
+     * where one machine per stage takes 2 s for all 5,000.
      */
     static final int WARMUP_FRAMES = Integer.getInteger("strata.worker.warmupFrames", 5000);
-    static final long WARMUP_MILLIS = 3000;
+    static final long WARMUP_MILLIS = 10_000;
     /** Rows per warm-up frame cycle through 1..WARMUP_MAX_ROWS, the sizes of decode batches. */
     private static final int WARMUP_MAX_ROWS = 2;
 
