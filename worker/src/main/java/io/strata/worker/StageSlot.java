@@ -200,6 +200,11 @@ public final class StageSlot implements AutoCloseable {
         StageOutput o = host.output();
         host.close();
         host = null;
+        closeOutput(o);
+    }
+
+    /** Closes an output the slot no longer uses (a link to the next stage); failures to close are only logged. */
+    private static void closeOutput(StageOutput o) {
         if (o instanceof AutoCloseable c) {
             try {
                 c.close();
@@ -237,13 +242,7 @@ public final class StageSlot implements AutoCloseable {
                 synchronized (this) {
                     if (gen != generation) {
                         // Released or reassigned while linking (the warm-up takes seconds): the stream is not ours.
-                        if (out instanceof AutoCloseable c) {
-                            try {
-                                c.close();
-                            } catch (Exception e) {
-                                log.debug("closing a stale output", e);
-                            }
-                        }
+                        closeOutput(out);
                         return;
                     }
                     h.setOutput(out);
@@ -285,13 +284,7 @@ public final class StageSlot implements AutoCloseable {
             StageHost h = host;
             if (h == null || h.output() != which) return;
             h.setOutput(null);
-            if (which instanceof AutoCloseable c) {
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    log.debug("closing output", e);
-                }
-            }
+            closeOutput(which);
             state = State.LINKING;
             error = "lost the next stage: " + reason;
             startLinkKeepingState(generation);
