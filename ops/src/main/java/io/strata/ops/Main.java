@@ -24,10 +24,16 @@ public final class Main implements Runnable {
             SynthCommand.class,
             GenerateCommand.class);
 
+    static final String NETTY_LEAK_DETECTION = "io.grpc.netty.shaded.io.netty.leakDetection.level";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
+        // Netty's leak detector, on by default, takes a stack trace of one pooled buffer in 128 when it is allocated
+        // and released: a stack walk of a tenth of a millisecond inside a pipeline hop (BENCHMARKS.md, "Cluster").
+        // The processes turn it off unless it is set explicitly; tests, which do not start here, keep it.
+        if (System.getProperty(NETTY_LEAK_DETECTION) == null) System.setProperty(NETTY_LEAK_DETECTION, "disabled");
         int code = commandLine(args.length > 0 ? args[0] : null).execute(args);
         System.exit(code);
     }
