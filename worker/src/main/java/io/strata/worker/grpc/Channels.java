@@ -2,6 +2,9 @@ package io.strata.worker.grpc;
 
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.AdaptiveRecvByteBufAllocator;
+import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
+import io.grpc.netty.shaded.io.netty.channel.WriteBufferWaterMark;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -17,6 +20,19 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Channels implements AutoCloseable {
     public static final int MAX_MESSAGE_BYTES = 512 << 20;
+    /**
+     * Socket write buffering of every Strata connection, client and server side. Netty stops writing a channel at its
+     * high water mark, 64 KiB by default, so a 16384-wide f32 frame (64 KiB and a few dozen bytes of header) left in
+     * two writes, the second only after the first drained; a receiver woken on the sender's vCPU then held the sender
+     * off until it had read the first part, and the frame arrived a few hundred microseconds late (BENCHMARKS.md,
+     * "Cluster"). With 4 MiB a frame of a 405B model's decode step goes out in one write.
+     */
+    public static final WriteBufferWaterMark WRITE_BUFFER = new WriteBufferWaterMark(1 << 20, 4 << 20);
+    /**
+     * Socket reads of every Strata connection: Netty's adaptive guess, capped at 1 MiB instead of 64 KiB, so such a
+     * frame is read in one call instead of two with its HTTP/2 decoding in between.
+     */
+    public static final AdaptiveRecvByteBufAllocator RECEIVE_BUFFER = new AdaptiveRecvByteBufAllocator(64, 2048, 1 << 20);
     private final Map<String, ManagedChannel> channels = new HashMap<>();
     private final EventLoop loop;
 
@@ -34,6 +50,8 @@ public final class Channels implements AutoCloseable {
         NettyChannelBuilder b = NettyChannelBuilder.forTarget(address);
         if (loop != null) b.eventLoopGroup(loop.group).channelType(loop.channelType);
         return b.usePlaintext()
+                .withOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WRITE_BUFFER)
+                .withOption(ChannelOption.RCVBUF_ALLOCATOR, RECEIVE_BUFFER)
                 .directExecutor()
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .keepAliveTime(10, TimeUnit.SECONDS)

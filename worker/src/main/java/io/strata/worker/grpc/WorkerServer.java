@@ -5,6 +5,7 @@ import io.grpc.Server;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallExecutorSupplier;
 import io.grpc.ServerInterceptors;
+import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.strata.proto.v1.StageServiceGrpc;
 import io.strata.worker.Assignment;
@@ -58,8 +59,10 @@ public final class WorkerServer implements StageSlot.Linker, AutoCloseable {
                 .workerEventLoopGroup(loop.group)
                 .channelType(loop.serverChannelType)
                 .addTransportFilter(gate)
+                .withChildOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Channels.WRITE_BUFFER)
+                .withChildOption(ChannelOption.RCVBUF_ALLOCATOR, Channels.RECEIVE_BUFFER)
                 .addService(ServerInterceptors.intercept(control, gate))
-                .addService(stage)
+                .addService(StageFrameMarshaller.bind(stage.bindService()))
                 .executor(controlPool)
                 .callExecutor(new ServerCallExecutorSupplier() {
                     @Override
