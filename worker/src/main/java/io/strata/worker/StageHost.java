@@ -359,9 +359,8 @@ public final class StageHost implements AutoCloseable {
         if (stage.isLast()) {
             o.result(new Frames.StepResult(in.stepId(), outputs, failures, timings));
         } else {
-            float[] next = new float[n * dim];
-            if (n > 0) System.arraycopy(out, 0, next, 0, n * dim);
-            o.forward(new Frames.Step(in.stepId(), kept, null, next, failures, timings, 0L));
+            // The first n rows of out: forward encodes them before it returns (StageOutput), so no copy is made.
+            o.forward(new Frames.Step(in.stepId(), kept, null, out, failures, timings, 0L));
         }
     }
 

@@ -16,7 +16,10 @@ public interface StageOutput {
      */
     void awaitReady() throws InterruptedException;
 
-    /** Middle stages: the step with this stage's hidden rows, to the next stage. */
+    /**
+     * Middle stages: the step with this stage's hidden rows, to the next stage. The rows are encoded before this
+     * returns, so the caller may reuse {@code step.hidden()} afterwards; the array may be longer than the step's rows.
+     */
     void forward(Frames.Step step);
 
     /** Middle stages: a release, to the next stage. */
