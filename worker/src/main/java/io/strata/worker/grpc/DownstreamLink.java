@@ -17,6 +17,7 @@ import io.strata.worker.StageOutput;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
@@ -51,23 +52,27 @@ final class DownstreamLink implements StageOutput, AutoCloseable {
     private final String peer;
     private final int dim;
     private final ActivationType type;
+    private final int stage;
+    private final String caller;
     private final ReadyGate gate = new ReadyGate();
     private final CompletableFuture<Void> handshake = new CompletableFuture<>();
     private volatile Consumer<String> onBroken;
     private ClientCallStreamObserver<StageFrame> requests;
 
-    private DownstreamLink(ManagedChannel channel, boolean ownsChannel, Assignment a, int dim) {
+    private DownstreamLink(ManagedChannel channel, boolean ownsChannel, Assignment a, int dim, String caller) {
         this.channel = channel;
         this.ownsChannel = ownsChannel;
         this.peer = "worker " + a.next().workerId() + " at " + a.next().address();
         this.dim = dim;
         this.type = a.activations();
+        this.stage = a.stage();
+        this.caller = caller;
     }
 
     /** Opens the stream and completes the handshake, or throws with the peer's reason. */
     static DownstreamLink open(ManagedChannel channel, boolean ownsChannel, Assignment a, int dim, String caller,
                                Consumer<String> onBroken) throws Exception {
-        DownstreamLink link = new DownstreamLink(channel, ownsChannel, a, dim);
+        DownstreamLink link = new DownstreamLink(channel, ownsChannel, a, dim, caller);
         link.onBroken = onBroken;
         StageServiceGrpc.newStub(channel).stream(link.new Replies());
         link.requests.onNext(StageFrame.newBuilder().setHello(Hello.newBuilder()
@@ -103,8 +108,11 @@ final class DownstreamLink implements StageOutput, AutoCloseable {
 
     /**
      * Sends up to {@code frames} warm-up steps ({@code Step.warmup} in stage.proto) through the same encoding as real
-     * steps, 1 to {@link #WARMUP_MAX_ROWS} rows of Gaussian values (so the conversions see the values they will see,
-     * not zeros), waiting for flow control as a real step does; stops after {@code millis}. Returns how many went.
+     * steps, waiting for flow control as a real step does; stops after {@code millis}. Returns how many went. Each is
+     * shaped like a decode step from this stage: 1 to {@link #WARMUP_MAX_ROWS} rows of Gaussian values (so the
+     * conversions see the values they will see, not zeros), sequences mid-way through their context, sampling asked
+     * or not, and a timing entry per stage so far. A field the warm-up never carried would be code C2 compiled without
+     * (an uncommon trap), and the first real steps would run it deoptimized, in the interpreter.
      */
     int warmUp(int frames, long millis) throws InterruptedException {
         SplittableRandom random = new SplittableRandom(frames);
@@ -115,10 +123,18 @@ final class DownstreamLink implements StageOutput, AutoCloseable {
         while (sent < frames && System.nanoTime() - deadline < 0) {
             if (Thread.interrupted()) throw new InterruptedException("warm-up of the link to " + peer);  // released
             int rows = 1 + sent % WARMUP_MAX_ROWS;
-            Frames.Step step = new Frames.Step(sent, List.of(new Frames.Chunk(0, 0, rows, false, null, false, 0, false)),
-                    null, hidden, List.of(), List.of(), 0);
+            List<Frames.Chunk> chunks = new ArrayList<>(rows);
+            for (int r = 0; r < rows; r++) {
+                chunks.add(new Frames.Chunk(1 + random.nextInt(1 << 20), 1 + random.nextInt(4096), 1, random.nextBoolean(),
+                        null, false, 0, false));
+            }
+            List<Frames.Timing> timings = new ArrayList<>(stage + 1);
+            for (int s = 0; s <= stage; s++) {
+                timings.add(new Frames.Timing(s, caller, random.nextLong(1 << 20), random.nextLong(1L << 30)));
+            }
+            Frames.Step step = new Frames.Step(sent + 1, chunks, null, hidden, List.of(), timings, 0);
             awaitReady();
-            send(StageFrame.newBuilder().setStep(Wire.step(step, dim, type).toBuilder().setWarmup(true)).build());
+            send(StageFrame.newBuilder().setStep(Wire.step(step, dim, type, true)).build());
             sent++;
         }
         return sent;

@@ -137,7 +137,13 @@ public final class Wire {
     }
 
     public static io.strata.proto.v1.Step step(Frames.Step s, int dim, ActivationType type) {
+        return step(s, dim, type, false);
+    }
+
+    /** The step as a message; {@code warmup} marks a warm-up frame (stage.proto), which the receiver drops. */
+    public static io.strata.proto.v1.Step step(Frames.Step s, int dim, ActivationType type, boolean warmup) {
         io.strata.proto.v1.Step.Builder b = io.strata.proto.v1.Step.newBuilder().setStepId(s.stepId());
+        if (warmup) b.setWarmup(true);
         int rows = 0;
         for (Frames.Chunk c : s.chunks()) {
             b.addSeqs(chunk(c));
