@@ -6,6 +6,17 @@ import java.util.List;
 /** JVM options that child processes on this JVM's class path (workers, fresh-JVM benchmarks) take over from it. */
 public final class JvmOptions {
 
+    /**
+     * The options of a worker process, the launcher's ({@code ./strata}): the Vector API and native access, 4 MiB thread
+     * stacks, the parallel collector, and a capped heap.
+     * Weights and KV caches live outside the heap; without the caps the young generation grows to a gigabyte of
+     * resident pages during a load's churn, and while it grows each step allocates from heap pages never touched
+     * before: a page fault per 4 KiB, about 14 µs each on a VM, 0.2 ms per 64 KiB activation buffer (BENCHMARKS.md,
+     * "Cluster"). {@code strata local} and {@code ClusterBench} start their workers with these.
+     */
+    public static final List<String> WORKER = List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+            "-Xss4m", "-XX:+UseParallelGC", "-Xmx512m", "-XX:MaxNewSize=48m");
+
     private JvmOptions() {
     }
 

@@ -104,8 +104,8 @@ public final class ClusterBench {
                 String host = netns.isEmpty() ? "127.0.0.1" : netns.get(i)[1];
                 List<String> cmd = new ArrayList<>();
                 if (!netns.isEmpty()) cmd.addAll(List.of("ip", "netns", "exec", netns.get(i)[0]));
-                cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                        "-Xss4m", "-XX:+UseParallelGC"));
+                cmd.add(java);
+                cmd.addAll(JvmOptions.WORKER);  // as production workers run
                 // Optional extra JVM options for the workers, e.g. -Dstrata.bench.workerJavaOpts=-XX:+UseTransparentHugePages
                 for (String o : System.getProperty("strata.bench.workerJavaOpts", "").split(" ")) if (!o.isBlank()) cmd.add(o);
                 cmd.addAll(JvmOptions.classDataSharing());

@@ -173,11 +173,8 @@ public final class LocalCommand implements Callable<Integer> {
     /** Starts a worker JVM; completes with its READY line. */
     private CompletableFuture<String> spawn(String id, String zk, Path models, Path logs) throws IOException {
         String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                // Weights and KV caches live outside the heap; without a cap the default (a quarter of the machine's
-                // memory) lets the young generation grow to a gigabyte of resident pages during the load's churn.
-                // The same heap flags as the launcher's (./strata).
-                "-Xss4m", "-XX:+UseParallelGC", "-Xmx512m", "-XX:MaxNewSize=48m"));
+        List<String> cmd = new ArrayList<>(List.of(java));
+        cmd.addAll(JvmOptions.WORKER);
         cmd.addAll(JvmOptions.classDataSharing());
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.strata.ops.Main", "worker",
                 "--zk", zk, "--id", id, "--models", models.toString(), "--port", "0", "--bind", "127.0.0.1", "--host", "127.0.0.1",
