@@ -9,7 +9,6 @@ import io.grpc.MethodDescriptor;
 import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
-import io.grpc.protobuf.ProtoUtils;
 import io.strata.proto.v1.StageFrame;
 import io.strata.proto.v1.StageServiceGrpc;
 
@@ -25,7 +24,8 @@ import java.io.InputStream;
  */
 final class StageFrameMarshaller implements MethodDescriptor.PrototypeMarshaller<StageFrame> {
     static final StageFrameMarshaller INSTANCE = new StageFrameMarshaller();
-    private static final MethodDescriptor.Marshaller<StageFrame> PROTO = ProtoUtils.marshaller(StageFrame.getDefaultInstance());
+    /** The generated method's own marshaller: serializes, and parses streams of unknown length. */
+    private static final MethodDescriptor.Marshaller<StageFrame> PROTO = StageServiceGrpc.getStreamMethod().getRequestMarshaller();
 
     private StageFrameMarshaller() {
     }
@@ -35,7 +35,7 @@ final class StageFrameMarshaller implements MethodDescriptor.PrototypeMarshaller
         ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(service.getServiceDescriptor().getName());
         for (ServerMethodDefinition<?, ?> m : service.getMethods()) {
             if (m.getMethodDescriptor() == StageServiceGrpc.getStreamMethod()) {
-                b.addMethod(withRequests(StageServiceGrpc.getStreamMethod(), m));
+                b.addMethod(withRequests(m));
             } else {
                 b.addMethod(m);
             }
@@ -44,10 +44,9 @@ final class StageFrameMarshaller implements MethodDescriptor.PrototypeMarshaller
     }
 
     @SuppressWarnings("unchecked")
-    private static <R> ServerMethodDefinition<StageFrame, R> withRequests(MethodDescriptor<StageFrame, R> method,
-                                                                          ServerMethodDefinition<?, ?> m) {
-        ServerMethodDefinition<StageFrame, R> typed = (ServerMethodDefinition<StageFrame, R>) m;
-        return ServerMethodDefinition.create(method.toBuilder().setRequestMarshaller(INSTANCE).build(),
+    private static <R> ServerMethodDefinition<StageFrame, R> withRequests(ServerMethodDefinition<?, ?> m) {
+        ServerMethodDefinition<StageFrame, R> typed = (ServerMethodDefinition<StageFrame, R>) m;  // the stream method's
+        return ServerMethodDefinition.create(typed.getMethodDescriptor().toBuilder().setRequestMarshaller(INSTANCE).build(),
                 typed.getServerCallHandler());
     }
 
