@@ -49,6 +49,29 @@ public final class ActivationCache {
      */
     short[] q6y = new short[0];
     static final int Q6Y = 12;
+    /**
+     * For Q3_K's three 16-bit lanes per 16 columns ({@code A = u0 | u1<<3 | ... | u4<<12 | bit0(u15)<<15}, B for
+     * u5..u9 and bit 1 of u15, C for u10..u14 and bit 2; see {@link Repacked}), {@link #Q3Y} shorts per 16 columns: the
+     * factors of {@code A, A>>>3, ..., A>>>15} ({@code x0, x1 - 8 x0, ..., x4 - 8 x3, x15 - 8 x4}), of B's ({@code x5,
+     * ..., x9 - 8 x8, 2 x15 - 8 x9}), of C's ({@code x10, ..., x14 - 8 x13, 4 x15 - 8 x14}), then {@code -4 * sum x}
+     * (the offset of the values), then a pad; all modulo 2^16.
+     */
+    short[] q3y = new short[0];
+    static final int Q3Y = 20;
+    /**
+     * For Q2_K's two lanes of eight 2-bit values per 16 columns, {@link #Q2Y} shorts per 16 columns: per lane
+     * {@code x(8e), x(8e+1) - 4 x(8e), ..., x(8e+7) - 4 x(8e+6)}; modulo 2^16.
+     */
+    short[] q2y = new short[0];
+    static final int Q2Y = 16;
+    /**
+     * For Q5_K's five lanes per 16 columns (lane e: {@code u(3e) | u(3e+1)<<5 | u(3e+2)<<10 | bit e of u15 <<15}),
+     * {@link #Q5Y} shorts per 16 columns: per lane {@code x(3e), x(3e+1) - 32 x(3e), x(3e+2) - 32 x(3e+1),
+     * 2^e x15 - 32 x(3e+2)}, then {@code -16 * sum x} (centres the values, so that a 16-column sum fits a short), then
+     * a pad; modulo 2^16.
+     */
+    short[] q5y = new short[0];
+    static final int Q5Y = 22;
 
     // F16 / BF16 form: the values rounded to the weight's float type, as ggml converts activations to its vec_dot type.
     boolean roundedValid;
@@ -99,13 +122,16 @@ public final class ActivationCache {
         q8Telescoped = true;
     }
 
-    /** Makes {@link #qky} and {@link #q6y} from the valid Q8_K form (unless already made). */
+    /** Makes {@link #qky}, {@link #q6y}, {@link #q3y}, {@link #q2y} and {@link #q5y} from the valid Q8_K form (unless already made). */
     void telescopeQ8_K() {
         if (kTelescoped) return;
         int len = kN * kCols;
         if (qky.length < len) {
             qky = new short[len];
             q6y = new short[len / 8 * Q6Y];
+            q3y = new short[len / 16 * Q3Y];
+            q2y = new short[len / 16 * Q2Y];
+            q5y = new short[len / 16 * Q5Y];
         }
         telescope4(qk, qky, len);
         short[] x = qk;
@@ -124,6 +150,38 @@ public final class ActivationCache {
             q6y[o + 9] = (short) (16 * x[c + 7] - 64 * x[c + 6]);
             q6y[o + 10] = (short) (-32 * sum);
             q6y[o + 11] = 0;
+        }
+        for (int c = 0, o = 0; c < len; c += 16, o += Q3Y) {
+            int sum = 0;
+            for (int k = 0; k < 16; k++) sum += x[c + k];
+            for (int e = 0; e < 3; e++) {
+                int f = c + 5 * e, to = o + 6 * e;
+                q3y[to] = x[f];
+                for (int k = 1; k < 5; k++) q3y[to + k] = (short) (x[f + k] - 8 * x[f + k - 1]);
+                q3y[to + 5] = (short) ((1 << e) * x[c + 15] - 8 * x[f + 4]);
+            }
+            q3y[o + 18] = (short) (-4 * sum);
+            q3y[o + 19] = 0;
+        }
+        for (int c = 0, o = 0; c < len; c += 16, o += Q2Y) {
+            for (int e = 0; e < 2; e++) {
+                int f = c + 8 * e, to = o + 8 * e;
+                q2y[to] = x[f];
+                for (int k = 1; k < 8; k++) q2y[to + k] = (short) (x[f + k] - 4 * x[f + k - 1]);
+            }
+        }
+        for (int c = 0, o = 0; c < len; c += 16, o += Q5Y) {
+            int sum = 0;
+            for (int k = 0; k < 16; k++) sum += x[c + k];
+            for (int e = 0; e < 5; e++) {
+                int f = c + 3 * e, to = o + 4 * e;
+                q5y[to] = x[f];
+                q5y[to + 1] = (short) (x[f + 1] - 32 * x[f]);
+                q5y[to + 2] = (short) (x[f + 2] - 32 * x[f + 1]);
+                q5y[to + 3] = (short) ((1 << e) * x[c + 15] - 32 * x[f + 2]);
+            }
+            q5y[o + 20] = (short) (-16 * sum);
+            q5y[o + 21] = 0;
         }
         kTelescoped = true;
     }

@@ -66,6 +66,12 @@ final class InterleavedKernels {
     static final int R = Repacked.R;
     /** Shorts of {@link ActivationCache#q6y} per 8 columns. */
     static final int Q6Y = ActivationCache.Q6Y;
+    /** Shorts of {@link ActivationCache#q3y} per 16 columns. */
+    static final int Q3Y = ActivationCache.Q3Y;
+    /** Shorts of {@link ActivationCache#q2y} per 16 columns. */
+    static final int Q2Y = ActivationCache.Q2Y;
+    /** Shorts of {@link ActivationCache#q5y} per 16 columns. */
+    static final int Q5Y = ActivationCache.Q5Y;
     static final int H = R / 2;
     /**
      * Columns per pass with one input (decode), for Q4_0/Q8_0 and for the K-quants. Short passes matter when the
@@ -165,6 +171,8 @@ final class InterleavedKernels {
                 case Q8_0 -> q8_0Group(p, g, a, n, sc);
                 case Q4_K -> q4KGroup(p, g, pair, a, n, sc);
                 case Q6_K -> q6KGroup(p, g, pair, a, n, sc);
+                case Q3_K -> q3KGroup(p, g, pair, a, n, sc);
+                case Q2_K, Q5_K -> minGroup(p, g, pair, a, n, sc);
                 default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
             }
             for (int k = 0; k < (pair ? 2 : 1); k++) {
@@ -333,6 +341,93 @@ final class InterleavedKernels {
                         if (pair) blockFloats(1, s32, (2 * k + 1) * R, sc.fsb, R * sb, a.qkd, xb, acc, (n + i + k) * R);
                     }
                     i += m;
+                }
+            }
+        }
+    }
+
+    /**
+     * Q3_K, group g (and g + 1 if {@code pair}), all inputs, into {@code sc.acc}: per super-block and input, the integer
+     * pass and the integer scale pass ({@link #q3KFused2} on a pair, else {@link #q3Sums} and {@link #q3KScales}), then
+     * the float step. Inputs go one at a time over the super-block's weights, which stay in L1 between them.
+     */
+    private static void q3KGroup(Repacked p, int g, boolean pair, ActivationCache a, int n, Scratch sc) {
+        int cols = p.cols, ns = cols / 256;
+        long gb = p.groupBytes, base = g * gb;
+        MemorySegment w = p.data;
+        float[] acc = sc.acc;
+        short[] s = sc.s16;
+        int[] s32 = sc.s32;
+        for (int c0 = 0; c0 < cols; c0 += CHUNK) {
+            int nc = Math.min(CHUNK, cols - c0) / 256;
+            long hdr0 = base + 18L * R * (c0 / 256);
+            halvesToFloats(w, hdr0, 18L * R, nc, sc.fs, 0);
+            if (pair) halvesToFloats(w, hdr0 + gb, 18L * R, nc, sc.fsb, 0);
+            for (int sb = 0; sb < nc; sb++) {
+                long hdr = hdr0 + 18L * R * sb;
+                long vals = base + 18L * R * ns + 96L * R * (c0 / 256 + sb);
+                for (int i = 0; i < n; i++) {
+                    int xo = i * cols + c0 + 256 * sb;
+                    int yo = xo / 16 * Q3Y;
+                    if (pair) {
+                        q3KFused2(w, vals, vals + gb, hdr, hdr + gb, a.q3y, yo, s32);
+                    } else {
+                        q3Sums(w, vals, 16, a.q3y, yo, s, 0);
+                        q3KScales(w, hdr, s, 0, s32, 0);
+                    }
+                    int xb = xo / 256;
+                    blockFloats(1, s32, 0, sc.fs, R * sb, a.qkd, xb, acc, i * R);
+                    if (pair) blockFloats(1, s32, R, sc.fsb, R * sb, a.qkd, xb, acc, (n + i) * R);
+                }
+            }
+        }
+    }
+
+    /**
+     * Q2_K and Q5_K (the K-quants with a min per sub-block besides Q4_K), group g (and g + 1 if {@code pair}), all
+     * inputs, into {@code sc.acc}: per super-block and input, the integer pass and the integer scale pass (sums and
+     * mins: {@link #q2KFused2} / {@link #q5KFused2} on a pair, else the one-group passes), then the float step of Q4_K
+     * ({@link #q4KFloats}). Inputs go one at a time over the super-block's weights, which stay in L1 between them.
+     */
+    private static void minGroup(Repacked p, int g, boolean pair, ActivationCache a, int n, Scratch sc) {
+        boolean q2 = p.type == GgmlType.Q2_K;
+        int cols = p.cols, ns = cols / 256;
+        long gb = p.groupBytes, base = g * gb;
+        long valueBytes = (q2 ? 64L : 160L) * R;
+        MemorySegment w = p.data;
+        float[] acc = sc.acc;
+        short[] s = sc.s16;
+        int[] s32 = sc.s32;
+        for (int c0 = 0; c0 < cols; c0 += CHUNK) {
+            int nc = Math.min(CHUNK, cols - c0) / 256;
+            long hdr0 = base + 20L * R * (c0 / 256);
+            halvesToFloats(w, hdr0, 20L * R, nc, sc.fs, 0);
+            halvesToFloats(w, hdr0 + 2L * R, 20L * R, nc, sc.fs2, 0);
+            if (pair) {
+                halvesToFloats(w, hdr0 + gb, 20L * R, nc, sc.fsb, 0);
+                halvesToFloats(w, hdr0 + gb + 2L * R, 20L * R, nc, sc.fs2b, 0);
+            }
+            for (int sb = 0; sb < nc; sb++) {
+                long hdr = hdr0 + 20L * R * sb;
+                long vals = base + 20L * R * ns + valueBytes * (c0 / 256 + sb);
+                for (int i = 0; i < n; i++) {
+                    int xo = i * cols + c0 + 256 * sb;
+                    int xb = xo / 256;
+                    if (q2) {
+                        if (pair) {
+                            q2KFused2(w, vals, vals + gb, hdr, hdr + gb, a.q2y, xo / 16 * Q2Y, a.qkSum, xb, s32);
+                        } else {
+                            q2Sums(w, vals, 16, a.q2y, xo / 16 * Q2Y, s, 0);
+                            q2KScales(w, hdr, s, 0, a.qkSum, xb, s32, 0);
+                        }
+                    } else if (pair) {
+                        q5KFused2(w, vals, vals + gb, hdr, hdr + gb, a.q5y, xo / 16 * Q5Y, a.qkSum, xb, s32);
+                    } else {
+                        q5Sums(w, vals, 16, a.q5y, xo / 16 * Q5Y, s, 0);
+                        q5KScales(w, hdr, s, 0, a.qkSum, xb, s32, 0);
+                    }
+                    q4KFloats(s32, 0, sc.fs, sc.fs2, R * sb, a.qkd, xb, acc, i * R);
+                    if (pair) q4KFloats(s32, 2 * R, sc.fsb, sc.fs2b, R * sb, a.qkd, xb, acc, (n + i) * R);
                 }
             }
         }
@@ -1176,4 +1271,322 @@ final class InterleavedKernels {
         a1.intoArray(s32, o + H);
     }
 
+
+    /**
+     * The integer pass of Q3_K, one group, one input: per step of 16 columns, three vectors of 3-bit fields
+     * ({@link Repacked}) from {@code at}, times the telescoped activations {@code y[yo + Q3Y*t..]}
+     * ({@link ActivationCache#q3y}: eighteen factors, then {@code -4 * sum x}); the wrapped 16-bit sum of step t, the
+     * exact sum of {@code (u - 4) x} over its 16 columns (at most 16*4*127 in magnitude), goes to {@code s[so + t*R..]}.
+     */
+    static void q3Sums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s, int so) {
+        ShortVector S3 = ShortVector.broadcast(SV, (short) 3), S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S9 = ShortVector.broadcast(SV, (short) 9), S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S15 = ShortVector.broadcast(SV, (short) 15);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 6L * R * t;
+            int c = yo + Q3Y * t;
+            ShortVector a = ShortVector.fromMemorySegment(SV, w, o, LE);
+            ShortVector acc = a.mul(y[c]).add(a.lanewise(LSHR, S3).mul(y[c + 1]))
+                    .add(a.lanewise(LSHR, S6).mul(y[c + 2]).add(a.lanewise(LSHR, S9).mul(y[c + 3])))
+                    .add(a.lanewise(LSHR, S12).mul(y[c + 4]).add(a.lanewise(LSHR, S15).mul(y[c + 5])));
+            a = ShortVector.fromMemorySegment(SV, w, o + 2L * R, LE);
+            acc = acc.add(a.mul(y[c + 6]).add(a.lanewise(LSHR, S3).mul(y[c + 7]))
+                    .add(a.lanewise(LSHR, S6).mul(y[c + 8]).add(a.lanewise(LSHR, S9).mul(y[c + 9])))
+                    .add(a.lanewise(LSHR, S12).mul(y[c + 10]).add(a.lanewise(LSHR, S15).mul(y[c + 11]))));
+            a = ShortVector.fromMemorySegment(SV, w, o + 4L * R, LE);
+            acc = acc.add(a.mul(y[c + 12]).add(a.lanewise(LSHR, S3).mul(y[c + 13]))
+                    .add(a.lanewise(LSHR, S6).mul(y[c + 14]).add(a.lanewise(LSHR, S9).mul(y[c + 15])))
+                    .add(a.lanewise(LSHR, S12).mul(y[c + 16]).add(a.lanewise(LSHR, S15).mul(y[c + 17]))));
+            acc.add(y[c + 18]).intoArray(s, so + R * t);
+        }
+    }
+
+    /**
+     * Q3_K, integer scale pass of one super-block: its sixteen 16-column sums ({@code s[so..so+16R)}) widened from their
+     * 16-bit halves and multiplied by the int8 sub-block scales, to {@code s32[o..o+R)}.
+     */
+    static void q3KScales(MemorySegment w, long hdr, short[] s, int so, int[] s32, int o) {
+        IntVector a0 = IntVector.zero(IV), a1 = a0;
+        for (int j = 0; j < 16; j++) {
+            IntVector t = ShortVector.fromArray(SV, s, so + R * j).reinterpretAsInts();
+            long sa = hdr + 2L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).mul(sc1));
+        }
+        a0.intoArray(s32, o);
+        a1.intoArray(s32, o + H);
+    }
+
+    /**
+     * Q3_K, one input, a pair of groups, one super-block: per 16 columns the integer pass of both groups (as
+     * {@link #q3Sums}, sharing the broadcasts) and at once its share of the scale pass (as {@link #q3KScales}). Same
+     * integer operations, same results: {@code s32[0..R)} for {@code at}, {@code [R..2R)} for {@code at2}.
+     */
+    static void q3KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, short[] y, int yo, int[] s32) {
+        ShortVector S3 = ShortVector.broadcast(SV, (short) 3), S6 = ShortVector.broadcast(SV, (short) 6);
+        ShortVector S9 = ShortVector.broadcast(SV, (short) 9), S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S15 = ShortVector.broadcast(SV, (short) 15);
+        IntVector a0 = IntVector.zero(IV), a1 = a0, b0 = a0, b1 = a0;
+        for (int j = 0; j < 16; j++) {
+            long o = at + 6L * R * j, o2 = at2 + 6L * R * j;
+            int c = yo + Q3Y * j;
+            ShortVector acc = ShortVector.zero(SV), acc2 = acc;
+            for (int e = 0; e < 3; e++) {
+                int f = c + 6 * e;
+                ShortVector y0 = ShortVector.broadcast(SV, y[f]), y1 = ShortVector.broadcast(SV, y[f + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[f + 2]), y3 = ShortVector.broadcast(SV, y[f + 3]);
+                ShortVector y4 = ShortVector.broadcast(SV, y[f + 4]), y5 = ShortVector.broadcast(SV, y[f + 5]);
+                ShortVector a = ShortVector.fromMemorySegment(SV, w, o + 2L * R * e, LE);
+                ShortVector q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R * e, LE);
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S3).mul(y1))
+                        .add(a.lanewise(LSHR, S6).mul(y2).add(a.lanewise(LSHR, S9).mul(y3)))
+                        .add(a.lanewise(LSHR, S12).mul(y4).add(a.lanewise(LSHR, S15).mul(y5))));
+                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S3).mul(y1))
+                        .add(q.lanewise(LSHR, S6).mul(y2).add(q.lanewise(LSHR, S9).mul(y3)))
+                        .add(q.lanewise(LSHR, S12).mul(y4).add(q.lanewise(LSHR, S15).mul(y5))));
+            }
+            IntVector t = acc.add(y[c + 18]).reinterpretAsInts(), t2 = acc2.add(y[c + 18]).reinterpretAsInts();
+            long sa = hdr + 2L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).mul(sc1));
+            sa = hdr2 + 2L * R + (long) R * j;
+            sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            b0 = b0.add(t2.lanewise(LSHL, 16).lanewise(ASHR, 16).mul(sc0));
+            b1 = b1.add(t2.lanewise(ASHR, 16).mul(sc1));
+        }
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+        b0.intoArray(s32, R);
+        b1.intoArray(s32, R + H);
+    }
+
+    /**
+     * The integer pass of Q2_K, one group, one input: per step of 16 columns, two vectors of eight 2-bit fields from
+     * {@code at} times the telescoped activations {@code y[yo + Q2Y*t..]} ({@link ActivationCache#q2y}); the 16-bit sum
+     * of step t, the exact sum of {@code u x} over its 16 columns (at most 16*3*127 in magnitude), goes to
+     * {@code s[so + t*R..]}.
+     */
+    static void q2Sums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s, int so) {
+        ShortVector S2 = ShortVector.broadcast(SV, (short) 2), S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6), S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S10 = ShortVector.broadcast(SV, (short) 10), S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S14 = ShortVector.broadcast(SV, (short) 14);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 4L * R * t;
+            int c = yo + Q2Y * t;
+            ShortVector acc = ShortVector.zero(SV);
+            for (int e = 0; e < 2; e++) {
+                int f = c + 8 * e;
+                ShortVector a = ShortVector.fromMemorySegment(SV, w, o + 2L * R * e, LE);
+                acc = acc.add(a.mul(y[f]).add(a.lanewise(LSHR, S2).mul(y[f + 1]))
+                        .add(a.lanewise(LSHR, S4).mul(y[f + 2]).add(a.lanewise(LSHR, S6).mul(y[f + 3])))
+                        .add(a.lanewise(LSHR, S8).mul(y[f + 4]).add(a.lanewise(LSHR, S10).mul(y[f + 5]))
+                                .add(a.lanewise(LSHR, S12).mul(y[f + 6]).add(a.lanewise(LSHR, S14).mul(y[f + 7])))));
+            }
+            acc.intoArray(s, so + R * t);
+        }
+    }
+
+    /**
+     * Q2_K, integer scale pass of one super-block: its sixteen 16-column sums ({@code s[so..so+16R)}) times the 4-bit
+     * scales to {@code s32[o..o+R)}, and the 4-bit mins times the activation's sums per 16 ({@code bsum}, super-block
+     * {@code xb}) to {@code s32[o+R..o+2R)}.
+     */
+    static void q2KScales(MemorySegment w, long hdr, short[] s, int so, int[] bsum, int xb, int[] s32, int o) {
+        IntVector a0 = IntVector.zero(IV), a1 = a0, m0 = a0, m1 = a0;
+        for (int j = 0; j < 16; j++) {
+            int xs = bsum[16 * xb + j];
+            IntVector t = ShortVector.fromArray(SV, s, so + R * j).reinterpretAsInts();
+            long sa = hdr + 4L * R + (long) R * j;
+            IntVector p0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector p1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).mul(p0.and(15)));
+            a1 = a1.add(t.lanewise(ASHR, 16).mul(p1.and(15)));
+            m0 = m0.add(p0.lanewise(ASHR, 4).and(15).mul(xs));
+            m1 = m1.add(p1.lanewise(ASHR, 4).and(15).mul(xs));
+        }
+        a0.intoArray(s32, o);
+        a1.intoArray(s32, o + H);
+        m0.intoArray(s32, o + R);
+        m1.intoArray(s32, o + R + H);
+    }
+
+    /**
+     * Q2_K, one input, a pair of groups, one super-block: per 16 columns the integer pass of both groups (as
+     * {@link #q2Sums}, sharing the broadcasts) and at once its share of the scale pass (as {@link #q2KScales}). Same
+     * integer operations, same results: sums and mins at {@code s32[0..2R)} for {@code at}, {@code [2R..4R)} for
+     * {@code at2}.
+     */
+    static void q2KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, short[] y, int yo, int[] bsum, int xb,
+                          int[] s32) {
+        ShortVector S2 = ShortVector.broadcast(SV, (short) 2), S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S6 = ShortVector.broadcast(SV, (short) 6), S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S10 = ShortVector.broadcast(SV, (short) 10), S12 = ShortVector.broadcast(SV, (short) 12);
+        ShortVector S14 = ShortVector.broadcast(SV, (short) 14);
+        IntVector a0 = IntVector.zero(IV), a1 = a0, m0 = a0, m1 = a0, b0 = a0, b1 = a0, n0 = a0, n1 = a0;
+        for (int j = 0; j < 16; j++) {
+            long o = at + 4L * R * j, o2 = at2 + 4L * R * j;
+            ShortVector acc = ShortVector.zero(SV), acc2 = acc;
+            for (int e = 0; e < 2; e++) {
+                int f = yo + Q2Y * j + 8 * e;
+                ShortVector y0 = ShortVector.broadcast(SV, y[f]), y1 = ShortVector.broadcast(SV, y[f + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[f + 2]), y3 = ShortVector.broadcast(SV, y[f + 3]);
+                ShortVector y4 = ShortVector.broadcast(SV, y[f + 4]), y5 = ShortVector.broadcast(SV, y[f + 5]);
+                ShortVector y6 = ShortVector.broadcast(SV, y[f + 6]), y7 = ShortVector.broadcast(SV, y[f + 7]);
+                ShortVector a = ShortVector.fromMemorySegment(SV, w, o + 2L * R * e, LE);
+                ShortVector q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R * e, LE);
+                acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S2).mul(y1))
+                        .add(a.lanewise(LSHR, S4).mul(y2).add(a.lanewise(LSHR, S6).mul(y3)))
+                        .add(a.lanewise(LSHR, S8).mul(y4).add(a.lanewise(LSHR, S10).mul(y5))
+                                .add(a.lanewise(LSHR, S12).mul(y6).add(a.lanewise(LSHR, S14).mul(y7)))));
+                acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S2).mul(y1))
+                        .add(q.lanewise(LSHR, S4).mul(y2).add(q.lanewise(LSHR, S6).mul(y3)))
+                        .add(q.lanewise(LSHR, S8).mul(y4).add(q.lanewise(LSHR, S10).mul(y5))
+                                .add(q.lanewise(LSHR, S12).mul(y6).add(q.lanewise(LSHR, S14).mul(y7)))));
+            }
+            int xs = bsum[16 * xb + j];
+            IntVector t = acc.reinterpretAsInts(), t2 = acc2.reinterpretAsInts();
+            long sa = hdr + 4L * R + (long) R * j;
+            IntVector p0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector p1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).mul(p0.and(15)));
+            a1 = a1.add(t.lanewise(ASHR, 16).mul(p1.and(15)));
+            m0 = m0.add(p0.lanewise(ASHR, 4).and(15).mul(xs));
+            m1 = m1.add(p1.lanewise(ASHR, 4).and(15).mul(xs));
+            sa = hdr2 + 4L * R + (long) R * j;
+            p0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            p1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            b0 = b0.add(t2.lanewise(LSHL, 16).lanewise(ASHR, 16).mul(p0.and(15)));
+            b1 = b1.add(t2.lanewise(ASHR, 16).mul(p1.and(15)));
+            n0 = n0.add(p0.lanewise(ASHR, 4).and(15).mul(xs));
+            n1 = n1.add(p1.lanewise(ASHR, 4).and(15).mul(xs));
+        }
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+        m0.intoArray(s32, R);
+        m1.intoArray(s32, R + H);
+        b0.intoArray(s32, 2 * R);
+        b1.intoArray(s32, 2 * R + H);
+        n0.intoArray(s32, 3 * R);
+        n1.intoArray(s32, 3 * R + H);
+    }
+
+    /**
+     * The integer pass of Q5_K, one group, one input: per step of 16 columns, five vectors of 5-bit fields from
+     * {@code at} times the telescoped activations {@code y[yo + Q5Y*t..]} ({@link ActivationCache#q5y}: twenty
+     * factors, then {@code -16 * sum x}); the wrapped 16-bit sum of step t, the exact sum of {@code (u - 16) x} over its
+     * 16 columns (at most 16*16*127 in magnitude), goes to {@code s[so + t*R..]}.
+     */
+    static void q5Sums(MemorySegment w, long at, int steps, short[] y, int yo, short[] s, int so) {
+        ShortVector S5 = ShortVector.broadcast(SV, (short) 5), S10 = ShortVector.broadcast(SV, (short) 10);
+        ShortVector S15 = ShortVector.broadcast(SV, (short) 15);
+        for (int t = 0; t < steps; t++) {
+            long o = at + 10L * R * t;
+            int c = yo + Q5Y * t;
+            ShortVector acc = ShortVector.zero(SV);
+            for (int e = 0; e < 5; e++) {
+                int f = c + 4 * e;
+                ShortVector a = ShortVector.fromMemorySegment(SV, w, o + 2L * R * e, LE);
+                acc = acc.add(a.mul(y[f]).add(a.lanewise(LSHR, S5).mul(y[f + 1]))
+                        .add(a.lanewise(LSHR, S10).mul(y[f + 2]).add(a.lanewise(LSHR, S15).mul(y[f + 3]))));
+            }
+            acc.add(y[c + 20]).intoArray(s, so + R * t);
+        }
+    }
+
+    /**
+     * Q5_K, integer scale pass of one super-block (as {@link #q4KHalf} over both halves): per sub-block of 32 columns
+     * its two 16-column sums ({@code s[so..so+16R)}) widened and added, plus {@code 16 * sum x}, times the 6-bit scale
+     * to {@code s32[o..o+R)}; the 6-bit mins times the activation's sums to {@code s32[o+R..o+2R)}.
+     */
+    static void q5KScales(MemorySegment w, long hdr, short[] s, int so, int[] bsum, int xb, int[] s32, int o) {
+        IntVector a0 = IntVector.zero(IV), a1 = a0, m0 = a0, m1 = a0;
+        for (int j = 0; j < 8; j++) {
+            int xs = bsum[16 * xb + 2 * j] + bsum[16 * xb + 2 * j + 1];
+            IntVector t = ShortVector.fromArray(SV, s, so + 2 * R * j).reinterpretAsInts();
+            IntVector u = ShortVector.fromArray(SV, s, so + 2 * R * j + R).reinterpretAsInts();
+            long sa = hdr + 4L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16).add(u.lanewise(LSHL, 16).lanewise(ASHR, 16)).add(16 * xs).mul(sc0));
+            a1 = a1.add(t.lanewise(ASHR, 16).add(u.lanewise(ASHR, 16)).add(16 * xs).mul(sc1));
+            m0 = m0.add(mn0.mul(xs));
+            m1 = m1.add(mn1.mul(xs));
+        }
+        a0.intoArray(s32, o);
+        a1.intoArray(s32, o + H);
+        m0.intoArray(s32, o + R);
+        m1.intoArray(s32, o + R + H);
+    }
+
+    /**
+     * Q5_K, one input, a pair of groups, one super-block: per sub-block of 32 columns the integer pass of its two
+     * 16-column steps for both groups (as {@link #q5Sums}, sharing the broadcasts) and at once its share of the scale
+     * pass (as {@link #q5KScales}). Same integer operations, same results: sums and mins at {@code s32[0..2R)} for
+     * {@code at}, {@code [2R..4R)} for {@code at2}.
+     */
+    static void q5KFused2(MemorySegment w, long at, long at2, long hdr, long hdr2, short[] y, int yo, int[] bsum, int xb,
+                          int[] s32) {
+        ShortVector S5 = ShortVector.broadcast(SV, (short) 5), S10 = ShortVector.broadcast(SV, (short) 10);
+        ShortVector S15 = ShortVector.broadcast(SV, (short) 15);
+        IntVector a0 = IntVector.zero(IV), a1 = a0, m0 = a0, m1 = a0, b0 = a0, b1 = a0, n0 = a0, n1 = a0;
+        for (int j = 0; j < 8; j++) {
+            IntVector lo = IntVector.zero(IV), hi = lo, lo2 = lo, hi2 = lo;
+            for (int h = 0; h < 2; h++) {
+                long o = at + 10L * R * (2 * j + h), o2 = at2 + 10L * R * (2 * j + h);
+                int c = yo + Q5Y * (2 * j + h);
+                ShortVector acc = ShortVector.zero(SV), acc2 = acc;
+                for (int e = 0; e < 5; e++) {
+                    int f = c + 4 * e;
+                    ShortVector y0 = ShortVector.broadcast(SV, y[f]), y1 = ShortVector.broadcast(SV, y[f + 1]);
+                    ShortVector y2 = ShortVector.broadcast(SV, y[f + 2]), y3 = ShortVector.broadcast(SV, y[f + 3]);
+                    ShortVector a = ShortVector.fromMemorySegment(SV, w, o + 2L * R * e, LE);
+                    ShortVector q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R * e, LE);
+                    acc = acc.add(a.mul(y0).add(a.lanewise(LSHR, S5).mul(y1))
+                            .add(a.lanewise(LSHR, S10).mul(y2).add(a.lanewise(LSHR, S15).mul(y3))));
+                    acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S5).mul(y1))
+                            .add(q.lanewise(LSHR, S10).mul(y2).add(q.lanewise(LSHR, S15).mul(y3))));
+                }
+                IntVector t = acc.add(y[c + 20]).reinterpretAsInts(), t2 = acc2.add(y[c + 20]).reinterpretAsInts();
+                lo = lo.add(t.lanewise(LSHL, 16).lanewise(ASHR, 16));
+                hi = hi.add(t.lanewise(ASHR, 16));
+                lo2 = lo2.add(t2.lanewise(LSHL, 16).lanewise(ASHR, 16));
+                hi2 = hi2.add(t2.lanewise(ASHR, 16));
+            }
+            int xs = bsum[16 * xb + 2 * j] + bsum[16 * xb + 2 * j + 1];
+            long sa = hdr + 4L * R + (long) R * j;
+            IntVector sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            IntVector mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            a0 = a0.add(lo.add(16 * xs).mul(sc0));
+            a1 = a1.add(hi.add(16 * xs).mul(sc1));
+            m0 = m0.add(mn0.mul(xs));
+            m1 = m1.add(mn1.mul(xs));
+            sa = hdr2 + 4L * R + (long) R * j;
+            sc0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa, LE).convertShape(VectorOperators.B2I, IV, 0);
+            sc1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            mn0 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R, LE).convertShape(VectorOperators.B2I, IV, 0);
+            mn1 = (IntVector) ByteVector.fromMemorySegment(BH, w, sa + 8L * R + H, LE).convertShape(VectorOperators.B2I, IV, 0);
+            b0 = b0.add(lo2.add(16 * xs).mul(sc0));
+            b1 = b1.add(hi2.add(16 * xs).mul(sc1));
+            n0 = n0.add(mn0.mul(xs));
+            n1 = n1.add(mn1.mul(xs));
+        }
+        a0.intoArray(s32, 0);
+        a1.intoArray(s32, H);
+        m0.intoArray(s32, R);
+        m1.intoArray(s32, R + H);
+        b0.intoArray(s32, 2 * R);
+        b1.intoArray(s32, 2 * R + H);
+        n0.intoArray(s32, 3 * R);
+        n1.intoArray(s32, 3 * R + H);
+    }
 }

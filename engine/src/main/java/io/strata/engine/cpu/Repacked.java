@@ -34,6 +34,17 @@ import static io.strata.engine.cpu.Dequant.I8;
  *       {@code C = q4 | q5<<6 | hi(q6)<<12 | hi(q7)<<14} (lo: the low 4 bits, hi: the high 2), so that logical shifts
  *       alone reach every field (10 multiplies per 8 columns instead of 16 for nibbles plus 2-bit fields). Same size as
  *       ggml's.</li>
+ *   <li>Q3_K: header per super-block as Q6_K's (R f16 d, 16 x R int8 scales, already minus 32). Values: per
+ *       super-block and 16 columns, three vectors holding the sixteen 3-bit values u0..u15 of each lane's row
+ *       ({@code u = low 2 bits | high bit << 2}, the weight is {@code u - 4}): {@code A = u0 | u1<<3 | u2<<6 | u3<<9 |
+ *       u4<<12 | bit0(u15)<<15}, B the same for u5..u9 and bit 1 of u15, C for u10..u14 and bit 2 of u15. 114 bytes
+ *       per row and super-block instead of ggml's 110 (the 6-bit scales stored as bytes).</li>
+ *   <li>Q2_K: header per super-block: R f16 d, R f16 dmin, 16 x R bytes of ggml's packed 4-bit scale and min (scale
+ *       in the low nibble). Values: per super-block and 16 columns, two vectors of eight 2-bit values each
+ *       ({@code A = u0 | u1<<2 | ... | u7<<14}, B for u8..u15). Same size as ggml's.</li>
+ *   <li>Q5_K: header per super-block as Q4_K's. Values: per super-block and 16 columns, five vectors: vector e holds
+ *       {@code u(3e) | u(3e+1)<<5 | u(3e+2)<<10 | bit e of u15 <<15} (u: the 5-bit value). 180 bytes per row and
+ *       super-block instead of ggml's 176.</li>
  * </ul>
  * Repacking copies the weights: the copy takes about as much memory as the tensor itself.
  */
@@ -70,7 +81,7 @@ public final class Repacked {
     public static boolean supports(GgmlType type) {
         if (!VectorKernels.SUPPORTED) return false;
         return switch (type) {
-            case Q4_0, Q8_0, Q4_K, Q6_K -> true;
+            case Q4_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
             default -> false;
         };
     }
@@ -82,6 +93,9 @@ public final class Repacked {
             case Q8_0 -> (long) (cols / 32) * 34 * R;
             case Q4_K -> (long) (cols / 256) * 148 * R;
             case Q6_K -> (long) (cols / 256) * 210 * R;
+            case Q3_K -> (long) (cols / 256) * 114 * R;
+            case Q2_K -> (long) (cols / 256) * 84 * R;
+            case Q5_K -> (long) (cols / 256) * 180 * R;
             default -> throw new IllegalArgumentException(type + " has no interleaved layout");
         };
     }
@@ -133,8 +147,10 @@ public final class Repacked {
         GgmlType t = w.type();
         int[] at = switch (t) {
             case Q4_0, Q8_0 -> new int[]{0};
-            case Q4_K -> new int[]{0, 2};
+            case Q4_K, Q5_K -> new int[]{0, 2};
+            case Q2_K -> new int[]{80, 82};
             case Q6_K -> new int[]{208};
+            case Q3_K -> new int[]{108};
             default -> new int[0];
         };
         long blocks = w.elements() / t.blockSize;
@@ -168,13 +184,19 @@ public final class Repacked {
                 case Q8_0 -> assembleQ8_0(rowsBuf, rb, vals, out);
                 case Q4_K -> assembleQ4_K(rowsBuf, rb, vals, out);
                 case Q6_K -> assembleQ6_K(rowsBuf, rb, vals, out);
+                case Q3_K -> assembleQ3_K(rowsBuf, rb, vals, out);
+                case Q2_K -> assembleQ2_K(rowsBuf, rb, vals, out);
+                case Q5_K -> assembleQ5_K(rowsBuf, rb, vals, out);
                 default -> throw new AssertionError();
             }
             MemorySegment.copy(out, 0, data, I8, g * groupBytes, out.length);
         }
     }
 
-    /** The raw quantized values of one row (nibbles 0..15, Q8_0 int8, Q6_K 0..63), one byte each, in column order. */
+    /**
+     * The raw quantized values of one row (nibbles 0..15, Q8_0 int8, Q6_K 0..63, Q3_K 0..7, Q2_K 0..3, Q5_K 0..31), one
+     * byte each, in column order.
+     */
     private void decode(byte[] row, int ro, byte[] vals, int vo) {
         switch (type) {
             case Q4_0 -> {
@@ -213,6 +235,43 @@ public final class Repacked {
                             vals[e + 64] = (byte) ((a >>> 4) | (((h >>> 4) & 3) << 4));
                             vals[e + 96] = (byte) ((b >>> 4) | (((h >>> 6) & 3) << 4));
                         }
+                    }
+                }
+            }
+            case Q3_K -> {
+                // ggml's Q3_K: column c of a super-block takes bits 2j..2j+1 of qs[32h + c%32] and bit 4h + j of
+                // hmask[c%32] (h = c/128, j = c%128/32); the weight is that u minus 4.
+                for (int sb = 0; sb < cols / 256; sb++) {
+                    int o = ro + 110 * sb;
+                    for (int c = 0; c < 256; c++) {
+                        int h = c >>> 7, j = (c & 127) >>> 5, l = c & 31;
+                        int low = ((row[o + 32 + 32 * h + l] & 0xFF) >>> (2 * j)) & 3;
+                        int high = ((row[o + l] & 0xFF) >>> (4 * h + j)) & 1;
+                        vals[vo + 256 * sb + c] = (byte) (low | high << 2);
+                    }
+                }
+            }
+            case Q2_K -> {
+                // ggml's Q2_K: column c takes bits 2j..2j+1 of qs[32h + c%32] (h = c/128, j = c%128/32).
+                for (int sb = 0; sb < cols / 256; sb++) {
+                    int o = ro + 84 * sb;
+                    for (int c = 0; c < 256; c++) {
+                        int h = c >>> 7, j = (c & 127) >>> 5;
+                        vals[vo + 256 * sb + c] = (byte) (((row[o + 16 + 32 * h + (c & 31)] & 0xFF) >>> (2 * j)) & 3);
+                    }
+                }
+            }
+            case Q5_K -> {
+                // ggml's Q5_K: column c (i = c/64, l = c%32) takes the low nibble of qs[32i + l] for c%64 < 32, else the
+                // high one, and bit 2i (else 2i + 1) of qh[l] as its fifth bit.
+                for (int sb = 0; sb < cols / 256; sb++) {
+                    int o = ro + 176 * sb;
+                    for (int c = 0; c < 256; c++) {
+                        int i = c >>> 6, l = c & 31, second = (c >>> 5) & 1;
+                        int q = row[o + 48 + 32 * i + l] & 0xFF;
+                        int nib = second == 0 ? q & 0xF : q >>> 4;
+                        int high = ((row[o + 16 + l] & 0xFF) >>> (2 * i + second)) & 1;
+                        vals[vo + 256 * sb + c] = (byte) (nib | high << 4);
                     }
                 }
             }
@@ -313,6 +372,96 @@ public final class Repacked {
                     putShort(out, at + 2 * lane, q0 | q1 << 6 | (q6 & 15) << 12);
                     putShort(out, at + 2 * R + 2 * lane, q2 | q3 << 6 | (q7 & 15) << 12);
                     putShort(out, at + 4 * R + 2 * lane, q4 | q5 << 6 | (q6 >>> 4) << 12 | (q7 >>> 4) << 14);
+                }
+            }
+        }
+    }
+
+    private void assembleQ3_K(byte[] rows, int rb, byte[] vals, byte[] out) {
+        int ns = cols / 256;
+        int v = 18 * R * ns;
+        int h = R / 2;
+        MemorySegment rs = MemorySegment.ofArray(rows);
+        for (int sb = 0; sb < ns; sb++) {
+            int o = 18 * R * sb;
+            halves(rows, rb, sb, 110, 108, out, o);
+            for (int lane = 0; lane < R; lane++) {
+                int half = lane & 1, k = lane >>> 1;
+                long so = (long) laneRow(lane) * rb + 110L * sb + 96;
+                for (int j = 0; j < 16; j++) out[o + 2 * R + R * j + h * half + k] = (byte) Dequant.q3KScale(rs, so, j);
+            }
+            // Per 16 columns, three vectors of five 3-bit values and one bit of the sixteenth.
+            for (int t = 0; t < 16; t++) {
+                int at = v + 96 * R * sb + 6 * R * t;
+                for (int lane = 0; lane < R; lane++) {
+                    int vo = laneRow(lane) * cols + 256 * sb + 16 * t;
+                    int last = vals[vo + 15];
+                    for (int e = 0; e < 3; e++) {
+                        int lanes = (last >>> e & 1) << 15;
+                        for (int f = 0; f < 5; f++) lanes |= vals[vo + 5 * e + f] << (3 * f);
+                        putShort(out, at + 2 * R * e + 2 * lane, lanes);
+                    }
+                }
+            }
+        }
+    }
+
+    private void assembleQ2_K(byte[] rows, int rb, byte[] vals, byte[] out) {
+        int ns = cols / 256;
+        int v = 20 * R * ns;
+        int h = R / 2;
+        for (int sb = 0; sb < ns; sb++) {
+            int o = 20 * R * sb;
+            halves(rows, rb, sb, 84, 80, out, o);
+            halves(rows, rb, sb, 84, 82, out, o + 2 * R);
+            for (int lane = 0; lane < R; lane++) {
+                int half = lane & 1, k = lane >>> 1;
+                int so = laneRow(lane) * rb + 84 * sb;
+                for (int j = 0; j < 16; j++) out[o + 4 * R + R * j + h * half + k] = rows[so + j];
+            }
+            // Per 16 columns, two vectors of eight 2-bit values.
+            for (int t = 0; t < 16; t++) {
+                int at = v + 64 * R * sb + 4 * R * t;
+                for (int lane = 0; lane < R; lane++) {
+                    int vo = laneRow(lane) * cols + 256 * sb + 16 * t;
+                    for (int e = 0; e < 2; e++) {
+                        int lanes = 0;
+                        for (int f = 0; f < 8; f++) lanes |= vals[vo + 8 * e + f] << (2 * f);
+                        putShort(out, at + 2 * R * e + 2 * lane, lanes);
+                    }
+                }
+            }
+        }
+    }
+
+    private void assembleQ5_K(byte[] rows, int rb, byte[] vals, byte[] out) {
+        int ns = cols / 256;
+        int v = 20 * R * ns;
+        int h = R / 2;
+        MemorySegment rs = MemorySegment.ofArray(rows);
+        for (int sb = 0; sb < ns; sb++) {
+            int o = 20 * R * sb;
+            halves(rows, rb, sb, 176, 0, out, o);
+            halves(rows, rb, sb, 176, 2, out, o + 2 * R);
+            for (int lane = 0; lane < R; lane++) {
+                int half = lane & 1, k = lane >>> 1;
+                long so = (long) laneRow(lane) * rb + 176L * sb + 4;
+                for (int j = 0; j < 8; j++) {
+                    out[o + 4 * R + R * j + h * half + k] = (byte) Dequant.kScale(rs, so, j);
+                    out[o + 12 * R + R * j + h * half + k] = (byte) Dequant.kMin(rs, so, j);
+                }
+            }
+            // Per 16 columns, five vectors of three 5-bit values and one bit of the sixteenth.
+            for (int t = 0; t < 16; t++) {
+                int at = v + 160 * R * sb + 10 * R * t;
+                for (int lane = 0; lane < R; lane++) {
+                    int vo = laneRow(lane) * cols + 256 * sb + 16 * t;
+                    int last = vals[vo + 15];
+                    for (int e = 0; e < 5; e++) {
+                        int lanes = vals[vo + 3 * e] | vals[vo + 3 * e + 1] << 5 | vals[vo + 3 * e + 2] << 10
+                                | (last >>> e & 1) << 15;
+                        putShort(out, at + 2 * R * e + 2 * lane, lanes);
+                    }
                 }
             }
         }

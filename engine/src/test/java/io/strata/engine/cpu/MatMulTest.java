@@ -159,7 +159,7 @@ class MatMulTest {
 
     /** The interleaved (prepared) path against the scalar row-major twin and the reference. */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void preparedMatchesScalarAndReference(GgmlType type) {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             for (int[] shape : new int[][]{{256, 1}, {256, 37}, {1280, 70}, {2304, 33}, {256, 64}, {512, 130}}) {
