@@ -38,7 +38,8 @@ public final class ActivationCache {
     short[] q8y = new short[0];
     /** The Q8_0 values as floats (for the float interleaved Q8_0 kernel); made with {@link #q8y}. */
     float[] q8f = new float[0];
-    boolean kTelescoped;
+    /** Which telescoped forms of the Q8_K values are made for the current input: bit {@code 1 << type.ordinal()}. */
+    int kForms;
     short[] qky = new short[0];
     /**
      * For Q6_K's three 16-bit lanes per 8 columns ({@code A = q0 | q1<<6 | lo(q6)<<12}, {@code B = q2 | q3<<6 |
@@ -86,7 +87,7 @@ public final class ActivationCache {
         q8Valid = false;
         kValid = false;
         q8Telescoped = false;
-        kTelescoped = false;
+        kForms = 0;
     }
 
     /**
@@ -122,68 +123,84 @@ public final class ActivationCache {
         q8Telescoped = true;
     }
 
-    /** Makes {@link #qky}, {@link #q6y}, {@link #q3y}, {@link #q2y} and {@link #q5y} from the valid Q8_K form (unless already made). */
-    void telescopeQ8_K() {
-        if (kTelescoped) return;
+    /**
+     * Makes the telescoped form the interleaved kernel of {@code weight} reads ({@link #qky} for Q4_K, {@link #q6y},
+     * {@link #q3y}, {@link #q2y} or {@link #q5y}) from the valid Q8_K form, unless already made for this input: each is
+     * made only when a product of that weight type needs it (a model mixes two or three of the five types).
+     */
+    void telescopeQ8_K(GgmlType weight) {
+        int bit = 1 << weight.ordinal();
+        if ((kForms & bit) != 0) return;
         int len = kN * kCols;
-        if (qky.length < len) {
-            qky = new short[len];
-            q6y = new short[len / 8 * Q6Y];
-            q3y = new short[len / 16 * Q3Y];
-            q2y = new short[len / 16 * Q2Y];
-            q5y = new short[len / 16 * Q5Y];
-        }
-        telescope4(qk, qky, len);
         short[] x = qk;
-        for (int c = 0, o = 0; c < len; c += 8, o += Q6Y) {
-            int sum = 0;
-            for (int k = 0; k < 8; k++) sum += x[c + k];
-            q6y[o] = x[c];
-            q6y[o + 1] = (short) (x[c + 1] - 64 * x[c]);
-            q6y[o + 2] = (short) (x[c + 6] - 64 * x[c + 1]);
-            q6y[o + 3] = x[c + 2];
-            q6y[o + 4] = (short) (x[c + 3] - 64 * x[c + 2]);
-            q6y[o + 5] = (short) (x[c + 7] - 64 * x[c + 3]);
-            q6y[o + 6] = x[c + 4];
-            q6y[o + 7] = (short) (x[c + 5] - 64 * x[c + 4]);
-            q6y[o + 8] = (short) (16 * x[c + 6] - 64 * x[c + 5]);
-            q6y[o + 9] = (short) (16 * x[c + 7] - 64 * x[c + 6]);
-            q6y[o + 10] = (short) (-32 * sum);
-            q6y[o + 11] = 0;
-        }
-        for (int c = 0, o = 0; c < len; c += 16, o += Q3Y) {
-            int sum = 0;
-            for (int k = 0; k < 16; k++) sum += x[c + k];
-            for (int e = 0; e < 3; e++) {
-                int f = c + 5 * e, to = o + 6 * e;
-                q3y[to] = x[f];
-                for (int k = 1; k < 5; k++) q3y[to + k] = (short) (x[f + k] - 8 * x[f + k - 1]);
-                q3y[to + 5] = (short) ((1 << e) * x[c + 15] - 8 * x[f + 4]);
+        switch (weight) {
+            case Q4_K -> {
+                if (qky.length < len) qky = new short[len];
+                telescope4(x, qky, len);
             }
-            q3y[o + 18] = (short) (-4 * sum);
-            q3y[o + 19] = 0;
-        }
-        for (int c = 0, o = 0; c < len; c += 16, o += Q2Y) {
-            for (int e = 0; e < 2; e++) {
-                int f = c + 8 * e, to = o + 8 * e;
-                q2y[to] = x[f];
-                for (int k = 1; k < 8; k++) q2y[to + k] = (short) (x[f + k] - 4 * x[f + k - 1]);
+            case Q6_K -> {
+                if (q6y.length < len / 8 * Q6Y) q6y = new short[len / 8 * Q6Y];
+                for (int c = 0, o = 0; c < len; c += 8, o += Q6Y) {
+                    int sum = 0;
+                    for (int k = 0; k < 8; k++) sum += x[c + k];
+                    q6y[o] = x[c];
+                    q6y[o + 1] = (short) (x[c + 1] - 64 * x[c]);
+                    q6y[o + 2] = (short) (x[c + 6] - 64 * x[c + 1]);
+                    q6y[o + 3] = x[c + 2];
+                    q6y[o + 4] = (short) (x[c + 3] - 64 * x[c + 2]);
+                    q6y[o + 5] = (short) (x[c + 7] - 64 * x[c + 3]);
+                    q6y[o + 6] = x[c + 4];
+                    q6y[o + 7] = (short) (x[c + 5] - 64 * x[c + 4]);
+                    q6y[o + 8] = (short) (16 * x[c + 6] - 64 * x[c + 5]);
+                    q6y[o + 9] = (short) (16 * x[c + 7] - 64 * x[c + 6]);
+                    q6y[o + 10] = (short) (-32 * sum);
+                    q6y[o + 11] = 0;
+                }
             }
-        }
-        for (int c = 0, o = 0; c < len; c += 16, o += Q5Y) {
-            int sum = 0;
-            for (int k = 0; k < 16; k++) sum += x[c + k];
-            for (int e = 0; e < 5; e++) {
-                int f = c + 3 * e, to = o + 4 * e;
-                q5y[to] = x[f];
-                q5y[to + 1] = (short) (x[f + 1] - 32 * x[f]);
-                q5y[to + 2] = (short) (x[f + 2] - 32 * x[f + 1]);
-                q5y[to + 3] = (short) ((1 << e) * x[c + 15] - 32 * x[f + 2]);
+            case Q3_K -> {
+                if (q3y.length < len / 16 * Q3Y) q3y = new short[len / 16 * Q3Y];
+                for (int c = 0, o = 0; c < len; c += 16, o += Q3Y) {
+                    int sum = 0;
+                    for (int k = 0; k < 16; k++) sum += x[c + k];
+                    for (int e = 0; e < 3; e++) {
+                        int f = c + 5 * e, to = o + 6 * e;
+                        q3y[to] = x[f];
+                        for (int k = 1; k < 5; k++) q3y[to + k] = (short) (x[f + k] - 8 * x[f + k - 1]);
+                        q3y[to + 5] = (short) ((1 << e) * x[c + 15] - 8 * x[f + 4]);
+                    }
+                    q3y[o + 18] = (short) (-4 * sum);
+                    q3y[o + 19] = 0;
+                }
             }
-            q5y[o + 20] = (short) (-16 * sum);
-            q5y[o + 21] = 0;
+            case Q2_K -> {
+                if (q2y.length < len / 16 * Q2Y) q2y = new short[len / 16 * Q2Y];
+                for (int c = 0, o = 0; c < len; c += 16, o += Q2Y) {
+                    for (int e = 0; e < 2; e++) {
+                        int f = c + 8 * e, to = o + 8 * e;
+                        q2y[to] = x[f];
+                        for (int k = 1; k < 8; k++) q2y[to + k] = (short) (x[f + k] - 4 * x[f + k - 1]);
+                    }
+                }
+            }
+            case Q5_K -> {
+                if (q5y.length < len / 16 * Q5Y) q5y = new short[len / 16 * Q5Y];
+                for (int c = 0, o = 0; c < len; c += 16, o += Q5Y) {
+                    int sum = 0;
+                    for (int k = 0; k < 16; k++) sum += x[c + k];
+                    for (int e = 0; e < 5; e++) {
+                        int f = c + 3 * e, to = o + 4 * e;
+                        q5y[to] = x[f];
+                        q5y[to + 1] = (short) (x[f + 1] - 32 * x[f]);
+                        q5y[to + 2] = (short) (x[f + 2] - 32 * x[f + 1]);
+                        q5y[to + 3] = (short) ((1 << e) * x[c + 15] - 32 * x[f + 2]);
+                    }
+                    q5y[o + 20] = (short) (-16 * sum);
+                    q5y[o + 21] = 0;
+                }
+            }
+            default -> throw new IllegalArgumentException(weight + " has no interleaved kernel on Q8_K activations");
         }
-        kTelescoped = true;
+        kForms |= bit;
     }
 
     private static void telescope4(short[] x, short[] y, int len) {
@@ -235,7 +252,7 @@ public final class ActivationCache {
      */
     void quantizeQ8_K(float[] x, int n, int cols) {
         if (kValid && kN == n && kCols == cols) return;
-        kTelescoped = false;
+        kForms = 0;
         int len = n * cols;
         int blocks = len / 256;
         if (qk.length < len) qk = new short[len];
