@@ -34,10 +34,13 @@ public final class ActivationCache {
 
     // "Telescoped" copies for the interleaved kernels (see InterleavedKernels): per 4 columns
     // y = (x0, x1 - 16 x0, x2 - 16 x1, x3 - 16 x2); for Q6_K, per 8 columns, see q6y.
-    boolean q8Telescoped;
+    /** Which forms of the Q8_0 values are made for the current input (bits: see {@link #telescopeQ8_0}). */
+    int q8Forms;
     short[] q8y = new short[0];
-    /** The Q8_0 values as floats (for the float interleaved Q8_0 kernel); made with {@link #q8y}. */
+    /** The Q8_0 values as floats (for the float interleaved Q8_0 kernel). */
     float[] q8f = new float[0];
+    /** {@link #q5y}'s form of the Q8_0 values, for Q5_0 and Q5_1. */
+    short[] q5y8 = new short[0];
     /** Which telescoped forms of the Q8_K values are made for the current input: bit {@code 1 << type.ordinal()}. */
     int kForms;
     short[] qky = new short[0];
@@ -86,7 +89,7 @@ public final class ActivationCache {
         roundedValid = false;
         q8Valid = false;
         kValid = false;
-        q8Telescoped = false;
+        q8Forms = 0;
         kForms = 0;
     }
 
@@ -110,17 +113,51 @@ public final class ActivationCache {
         return rounded;
     }
 
-    /** Makes {@link #q8y} from the valid Q8_0 form (unless already made). */
-    void telescopeQ8_0() {
-        if (q8Telescoped) return;
+    /**
+     * Makes the forms the interleaved kernel of {@code weight} reads from the valid Q8_0 form, unless already made for
+     * this input: {@link #q8y} for Q4_0 and Q4_1, {@link #q8f} for Q8_0, {@link #q5y8} for Q5_0 and Q5_1.
+     */
+    void telescopeQ8_0(GgmlType weight) {
+        int bit = switch (weight) {
+            case Q4_0, Q4_1 -> 1;
+            case Q8_0 -> 2;
+            case Q5_0, Q5_1 -> 4;
+            default -> throw new IllegalArgumentException(weight + " has no interleaved kernel on Q8_0 activations");
+        };
+        if ((q8Forms & bit) != 0) return;
         int len = q8N * q8Cols;
-        if (q8y.length < len) {
-            q8y = new short[len];
-            q8f = new float[len];
+        switch (bit) {
+            case 1 -> {
+                if (q8y.length < len) q8y = new short[len];
+                telescope4(q8, q8y, len);
+            }
+            case 2 -> {
+                if (q8f.length < len) q8f = new float[len];
+                for (int j = 0; j < len; j++) q8f[j] = q8[j];
+            }
+            default -> {
+                if (q5y8.length < len / 16 * Q5Y) q5y8 = new short[len / 16 * Q5Y];
+                telescope5(q8, q5y8, len);
+            }
         }
-        telescope4(q8, q8y, len);
-        for (int j = 0; j < len; j++) q8f[j] = q8[j];
-        q8Telescoped = true;
+        q8Forms |= bit;
+    }
+
+    /** {@link #q5y}'s form of {@code x[0..len)}. */
+    private static void telescope5(short[] x, short[] y, int len) {
+        for (int c = 0, o = 0; c < len; c += 16, o += Q5Y) {
+            int sum = 0;
+            for (int k = 0; k < 16; k++) sum += x[c + k];
+            for (int e = 0; e < 5; e++) {
+                int f = c + 3 * e, to = o + 4 * e;
+                y[to] = x[f];
+                y[to + 1] = (short) (x[f + 1] - 32 * x[f]);
+                y[to + 2] = (short) (x[f + 2] - 32 * x[f + 1]);
+                y[to + 3] = (short) ((1 << e) * x[c + 15] - 32 * x[f + 2]);
+            }
+            y[o + 20] = (short) (-16 * sum);
+            y[o + 21] = 0;
+        }
     }
 
     /**
@@ -184,19 +221,7 @@ public final class ActivationCache {
             }
             case Q5_K -> {
                 if (q5y.length < len / 16 * Q5Y) q5y = new short[len / 16 * Q5Y];
-                for (int c = 0, o = 0; c < len; c += 16, o += Q5Y) {
-                    int sum = 0;
-                    for (int k = 0; k < 16; k++) sum += x[c + k];
-                    for (int e = 0; e < 5; e++) {
-                        int f = c + 3 * e, to = o + 4 * e;
-                        q5y[to] = x[f];
-                        q5y[to + 1] = (short) (x[f + 1] - 32 * x[f]);
-                        q5y[to + 2] = (short) (x[f + 2] - 32 * x[f + 1]);
-                        q5y[to + 3] = (short) ((1 << e) * x[c + 15] - 32 * x[f + 2]);
-                    }
-                    q5y[o + 20] = (short) (-16 * sum);
-                    q5y[o + 21] = 0;
-                }
+                telescope5(x, q5y, len);
             }
             default -> throw new IllegalArgumentException(weight + " has no interleaved kernel on Q8_K activations");
         }
@@ -218,7 +243,7 @@ public final class ActivationCache {
      */
     void quantizeQ8_0(float[] x, int n, int cols) {
         if (q8Valid && q8N == n && q8Cols == cols) return;
-        q8Telescoped = false;
+        q8Forms = 0;
         int len = n * cols;
         int blocks = len / 32;
         if (q8.length < len) q8 = new short[len];

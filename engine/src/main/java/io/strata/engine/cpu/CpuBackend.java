@@ -50,7 +50,7 @@ public final class CpuBackend implements Backend {
     private float[] sin = new float[0];
 
     /**
-     * Whether quantized weights of the types {@link Repacked} supports (Q4_0, Q8_0, Q3_K, Q4_K, Q6_K) are rewritten at load
+     * Whether quantized weights of the types {@link Repacked} supports (every quantized type) are rewritten at load
      * into the row-interleaved layout, which decodes about twice as fast (BENCHMARKS.md). The rewritten copies are
      * file-backed either way, so weights stay mapped from files: stored in the {@link RepackCache} when the stage
      * names the weight's origin (reused by the next start), else in unlinked temporary files ({@link MappedScratch}, in

@@ -146,6 +146,9 @@ final class InterleavedKernels {
         final float[] fs2 = new float[CHUNK / 256 * R];
         final float[] fsb = new float[CHUNK / 32 * R];
         final float[] fs2b = new float[CHUNK / 256 * R];
+        /** Per-row f32 mins per block of one chunk (Q4_1, Q5_1); fmb: the pair's second group. */
+        final float[] fm = new float[CHUNK / 32 * R];
+        final float[] fmb = new float[CHUNK / 32 * R];
         float[] acc = new float[2 * R];
         /** A heap copy of one weight row, and its unpacked values, for the row-major kernels. */
         byte[] row = new byte[0];
@@ -173,6 +176,7 @@ final class InterleavedKernels {
                 case Q6_K -> q6KGroup(p, g, pair, a, n, sc);
                 case Q3_K -> q3KGroup(p, g, pair, a, n, sc);
                 case Q2_K, Q5_K -> minGroup(p, g, pair, a, n, sc);
+                case Q4_1, Q5_0, Q5_1 -> legacyGroup(p, g, pair, a, n, sc);
                 default -> throw new IllegalArgumentException(type + " has no interleaved kernel");
             }
             for (int k = 0; k < (pair ? 2 : 1); k++) {
@@ -429,6 +433,55 @@ final class InterleavedKernels {
                     q4KFloats(s32, 0, sc.fs, sc.fs2, R * sb, a.qkd, xb, acc, i * R);
                     if (pair) q4KFloats(s32, 2 * R, sc.fsb, sc.fs2b, R * sb, a.qkd, xb, acc, (n + i) * R);
                 }
+            }
+        }
+    }
+
+    /**
+     * Q4_1, Q5_0 and Q5_1, group g (and g + 1 if {@code pair}), all inputs, into {@code sc.acc}: per chunk the f16 row
+     * scales (and mins) converted once, then per input the integer pass (Q4_1: Q4_0's {@link #blockSums}, up to four
+     * inputs sharing each load; Q5_0/Q5_1: {@link #q5Sums} per group and input, two 16-column sums per block) and the
+     * float step {@link #legacyFloats}.
+     */
+    private static void legacyGroup(Repacked p, int g, boolean pair, ActivationCache a, int n, Scratch sc) {
+        boolean five = p.type != GgmlType.Q4_1, min = p.type != GgmlType.Q5_0;
+        int cols = p.cols;
+        long gb = p.groupBytes, base = g * gb;
+        long hs = (min ? 4L : 2L) * R, vb = (five ? 20L : 16L) * R;
+        int shortOff = five ? 0 : 8, intOff = p.type == GgmlType.Q5_1 ? 16 : five ? 0 : 8;
+        MemorySegment w = p.data;
+        float[] acc = sc.acc;
+        short[] s = sc.s16;
+        int chunk = n <= SHORT_N ? CHUNK_32 : CHUNK;
+        for (int c0 = 0; c0 < cols; c0 += chunk) {
+            int nb = Math.min(chunk, cols - c0) / 32;
+            long hdr = base + hs * (c0 / 32);
+            long v = base + hs * (cols / 32) + vb * (c0 / 32);
+            halvesToFloats(w, hdr, hs, nb, sc.fs, 0);
+            if (min) halvesToFloats(w, hdr + 2L * R, hs, nb, sc.fm, 0);
+            if (pair) {
+                halvesToFloats(w, hdr + gb, hs, nb, sc.fsb, 0);
+                if (min) halvesToFloats(w, hdr + gb + 2L * R, hs, nb, sc.fmb, 0);
+            }
+            for (int i = 0; i < n; ) {
+                int m = five ? 1 : pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
+                int xo = i * cols + c0;
+                if (five) {
+                    for (int j = 0; j < (pair ? 2 : 1); j++) {
+                        q5Sums(w, v + j * gb, 2 * nb, a.q5y8, xo / 16 * Q5Y, s, 0);
+                        legacyFloats(nb, s, 0, true, shortOff, intOff, a.q8sum, j == 0 ? sc.fs : sc.fsb,
+                                min ? (j == 0 ? sc.fm : sc.fmb) : null, a.q8d, xo / 32, acc, (j * n + i) * R);
+                    }
+                } else {
+                    blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
+                    if (m == 1 && pair) blockSums(w, v + gb, nb, a.q8y, xo, s, SL); // (the dispatcher leaves this to the fused Q4_0 kernel)
+                    for (int k = 0; k < m; k++) {
+                        int xb = (xo + k * cols) / 32;
+                        legacyFloats(nb, s, 2 * k * SL, false, shortOff, intOff, a.q8sum, sc.fs, sc.fm, a.q8d, xb, acc, (i + k) * R);
+                        if (pair) legacyFloats(nb, s, (2 * k + 1) * SL, false, shortOff, intOff, a.q8sum, sc.fsb, sc.fmb, a.q8d, xb, acc, (n + i + k) * R);
+                    }
+                }
+                i += m;
             }
         }
     }
@@ -909,6 +962,41 @@ final class InterleavedKernels {
             FloatVector v1 = (FloatVector) t.lanewise(ASHR, SIXTEEN).convert(VectorOperators.I2F, 0);
             f0 = v0.fma(FloatVector.fromArray(FV, scales, R * b).mul(d), f0);
             f1 = v1.fma(FloatVector.fromArray(FV, scales, R * b + H).mul(d), f1);
+        }
+        f0.intoArray(acc, ao);
+        f1.intoArray(acc, ao + H);
+    }
+
+    /**
+     * The float step of Q4_1, Q5_0 and Q5_1, per block of 32 columns: the block's 16-bit sum ({@code s[so + R*b..]}),
+     * or with {@code two} its two 16-column sums ({@code s[so + 2R*b..]} and the next R), minus
+     * {@code shortOff * sum x} in 16 bits (what makes Q4_1's sum exact), widened and added, plus {@code intOff * sum x}
+     * in ints: the exact {@code sum q x} (Q5_0: {@code sum (q - 16) x}). Then {@code acc += sum * d * d_x}, and with
+     * mins {@code acc += m * sum x * d_x}.
+     */
+    static void legacyFloats(int nb, short[] s, int so, boolean two, int shortOff, int intOff, int[] xsum, float[] d,
+                             float[] mn, float[] xd, int xb, float[] acc, int ao) {
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+        for (int b = 0; b < nb; b++) {
+            int xs = xsum[xb + b];
+            IntVector t = ShortVector.fromArray(SV, s, so + R * (two ? 2 * b : b)).sub((short) (shortOff * xs)).reinterpretAsInts();
+            IntVector lo = t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN), hi = t.lanewise(ASHR, SIXTEEN);
+            if (two) {
+                IntVector u = ShortVector.fromArray(SV, s, so + R * (2 * b + 1)).reinterpretAsInts();
+                lo = lo.add(u.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN));
+                hi = hi.add(u.lanewise(ASHR, SIXTEEN));
+            }
+            lo = lo.add(intOff * xs);
+            hi = hi.add(intOff * xs);
+            float dx = xd[xb + b];
+            FloatVector dv = FloatVector.broadcast(FV, dx);
+            f0 = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, d, R * b).mul(dv), f0);
+            f1 = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, d, R * b + H).mul(dv), f1);
+            if (mn != null) {
+                FloatVector mx = FloatVector.broadcast(FV, xs * dx);
+                f0 = FloatVector.fromArray(FV, mn, R * b).fma(mx, f0);
+                f1 = FloatVector.fromArray(FV, mn, R * b + H).fma(mx, f1);
+            }
         }
         f0.intoArray(acc, ao);
         f1.intoArray(acc, ao + H);

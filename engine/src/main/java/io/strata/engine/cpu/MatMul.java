@@ -185,7 +185,7 @@ public final class MatMul implements AutoCloseable {
         }
         jobPacked = jobScalar ? null : prepared.get(w);
         if (jobPacked != null) {
-            if (activationOf(type) == GgmlType.Q8_0) cache.telescopeQ8_0();
+            if (activationOf(type) == GgmlType.Q8_0) cache.telescopeQ8_0(type);
             else cache.telescopeQ8_K(type);
             if (threads == 1 || jobPacked.groups < 2) {
                 InterleavedKernels.run(jobPacked, 0, jobPacked.groups, cache, n, out, scratch[0]);

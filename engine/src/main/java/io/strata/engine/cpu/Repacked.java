@@ -45,6 +45,8 @@ import static io.strata.engine.cpu.Dequant.I8;
  *   <li>Q5_K: header per super-block as Q4_K's. Values: per super-block and 16 columns, five vectors: vector e holds
  *       {@code u(3e) | u(3e+1)<<5 | u(3e+2)<<10 | bit e of u15 <<15} (u: the 5-bit value). 180 bytes per row and
  *       super-block instead of ggml's 176.</li>
+ *   <li>Q4_1, Q5_0, Q5_1: header per block: R f16 d (and, for the _1 types, R f16 m after them). Values: Q4_1 as
+ *       Q4_0's nibble vectors; Q5_0 and Q5_1 per 16 columns five vectors as Q5_K's. Same sizes as ggml's.</li>
  * </ul>
  * Repacking copies the weights: the copy takes about as much memory as the tensor itself.
  */
@@ -81,7 +83,7 @@ public final class Repacked {
     public static boolean supports(GgmlType type) {
         if (!VectorKernels.SUPPORTED) return false;
         return switch (type) {
-            case Q4_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
+            case Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
             default -> false;
         };
     }
@@ -91,6 +93,9 @@ public final class Repacked {
         return switch (type) {
             case Q4_0 -> (long) (cols / 32) * 18 * R;
             case Q8_0 -> (long) (cols / 32) * 34 * R;
+            case Q4_1 -> (long) (cols / 32) * 20 * R;
+            case Q5_0 -> (long) (cols / 32) * 22 * R;
+            case Q5_1 -> (long) (cols / 32) * 24 * R;
             case Q4_K -> (long) (cols / 256) * 148 * R;
             case Q6_K -> (long) (cols / 256) * 210 * R;
             case Q3_K -> (long) (cols / 256) * 114 * R;
@@ -146,7 +151,8 @@ public final class Repacked {
     static boolean finiteScales(Tensor w) {
         GgmlType t = w.type();
         int[] at = switch (t) {
-            case Q4_0, Q8_0 -> new int[]{0};
+            case Q4_0, Q8_0, Q5_0 -> new int[]{0};
+            case Q4_1, Q5_1 -> new int[]{0, 2};
             case Q4_K, Q5_K -> new int[]{0, 2};
             case Q2_K -> new int[]{80, 82};
             case Q6_K -> new int[]{208};
@@ -187,6 +193,7 @@ public final class Repacked {
                 case Q3_K -> assembleQ3_K(rowsBuf, rb, vals, out);
                 case Q2_K -> assembleQ2_K(rowsBuf, rb, vals, out);
                 case Q5_K -> assembleQ5_K(rowsBuf, rb, vals, out);
+                case Q4_1, Q5_0, Q5_1 -> assembleLegacy(rowsBuf, rb, vals, out);
                 default -> throw new AssertionError();
             }
             MemorySegment.copy(out, 0, data, I8, g * groupBytes, out.length);
@@ -194,8 +201,8 @@ public final class Repacked {
     }
 
     /**
-     * The raw quantized values of one row (nibbles 0..15, Q8_0 int8, Q6_K 0..63, Q3_K 0..7, Q2_K 0..3, Q5_K 0..31), one
-     * byte each, in column order.
+     * The raw quantized values of one row (nibbles 0..15, Q8_0 int8, Q6_K 0..63, Q3_K 0..7, Q2_K 0..3, Q5_K, Q5_0 and
+     * Q5_1 0..31), one byte each, in column order.
      */
     private void decode(byte[] row, int ro, byte[] vals, int vo) {
         switch (type) {
@@ -248,6 +255,29 @@ public final class Repacked {
                         int low = ((row[o + 32 + 32 * h + l] & 0xFF) >>> (2 * j)) & 3;
                         int high = ((row[o + l] & 0xFF) >>> (4 * h + j)) & 1;
                         vals[vo + 256 * sb + c] = (byte) (low | high << 2);
+                    }
+                }
+            }
+            case Q4_1 -> {
+                for (int b = 0; b < cols / 32; b++) {
+                    for (int j = 0; j < 16; j++) {
+                        int q = row[ro + 20 * b + 4 + j] & 0xFF;
+                        vals[vo + 32 * b + j] = (byte) (q & 0xF);
+                        vals[vo + 32 * b + 16 + j] = (byte) (q >>> 4);
+                    }
+                }
+            }
+            case Q5_0, Q5_1 -> {
+                // ggml's Q5_0 / Q5_1: bit j of the u32 qh is the fifth bit of element j (j < 32).
+                int bytes = type == GgmlType.Q5_0 ? 22 : 24, qho = bytes - 20;
+                for (int b = 0; b < cols / 32; b++) {
+                    int o = ro + bytes * b;
+                    int qh = (row[o + qho] & 0xFF) | (row[o + qho + 1] & 0xFF) << 8 | (row[o + qho + 2] & 0xFF) << 16
+                            | (row[o + qho + 3] & 0xFF) << 24;
+                    for (int j = 0; j < 16; j++) {
+                        int q = row[o + qho + 4 + j] & 0xFF;
+                        vals[vo + 32 * b + j] = (byte) ((q & 0xF) | ((qh >>> j) & 1) << 4);
+                        vals[vo + 32 * b + 16 + j] = (byte) ((q >>> 4) | ((qh >>> (j + 16)) & 1) << 4);
                     }
                 }
             }
@@ -451,18 +481,38 @@ public final class Repacked {
                     out[o + 12 * R + R * j + h * half + k] = (byte) Dequant.kMin(rs, so, j);
                 }
             }
-            // Per 16 columns, five vectors of three 5-bit values and one bit of the sixteenth.
-            for (int t = 0; t < 16; t++) {
-                int at = v + 160 * R * sb + 10 * R * t;
-                for (int lane = 0; lane < R; lane++) {
-                    int vo = laneRow(lane) * cols + 256 * sb + 16 * t;
-                    int last = vals[vo + 15];
-                    for (int e = 0; e < 5; e++) {
-                        int lanes = vals[vo + 3 * e] | vals[vo + 3 * e + 1] << 5 | vals[vo + 3 * e + 2] << 10
-                                | (last >>> e & 1) << 15;
-                        putShort(out, at + 2 * R * e + 2 * lane, lanes);
-                    }
-                }
+            for (int t = 0; t < 16; t++) fiveBitLanes(vals, 256 * sb + 16 * t, out, v + 160 * R * sb + 10 * R * t);
+        }
+    }
+
+    /**
+     * Five vectors for the 16 columns from {@code c}: per lane, three 5-bit values and one bit of the sixteenth
+     * ({@code u(3e) | u(3e+1)<<5 | u(3e+2)<<10 | bit e of u15 <<15} in vector e).
+     */
+    private void fiveBitLanes(byte[] vals, int c, byte[] out, int at) {
+        for (int lane = 0; lane < R; lane++) {
+            int vo = laneRow(lane) * cols + c;
+            int last = vals[vo + 15];
+            for (int e = 0; e < 5; e++) {
+                int lanes = vals[vo + 3 * e] | vals[vo + 3 * e + 1] << 5 | vals[vo + 3 * e + 2] << 10 | (last >>> e & 1) << 15;
+                putShort(out, at + 2 * R * e + 2 * lane, lanes);
+            }
+        }
+    }
+
+    private void assembleLegacy(byte[] rows, int rb, byte[] vals, byte[] out) {
+        int nb = cols / 32;
+        boolean min = type != GgmlType.Q5_0;
+        int bytes = type == GgmlType.Q4_1 ? 20 : type == GgmlType.Q5_0 ? 22 : 24;
+        int hs = (min ? 4 : 2) * R, vb = (type == GgmlType.Q4_1 ? 16 : 20) * R;
+        int v = hs * nb;
+        for (int b = 0; b < nb; b++) {
+            halves(rows, rb, b, bytes, 0, out, hs * b);
+            if (min) halves(rows, rb, b, bytes, 2, out, hs * b + 2 * R);
+            if (type == GgmlType.Q4_1) {
+                for (int t = 0; t < 8; t++) nibbles(vals, 32 * b + 4 * t, out, v + vb * b + 2 * R * t);
+            } else {
+                for (int t = 0; t < 2; t++) fiveBitLanes(vals, 32 * b + 16 * t, out, v + vb * b + 10 * R * t);
             }
         }
     }

@@ -159,7 +159,7 @@ class MatMulTest {
 
     /** The interleaved (prepared) path against the scalar row-major twin and the reference. */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void preparedMatchesScalarAndReference(GgmlType type) {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             for (int[] shape : new int[][]{{256, 1}, {256, 37}, {1280, 70}, {2304, 33}, {256, 64}, {512, 130}}) {
@@ -204,7 +204,7 @@ class MatMulTest {
     @Test
     void prepareDeclinesWhatItCannotInterleave() {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
-            assertTrue(!one.prepare(randomTensor(GgmlType.Q5_0, 64, 40, 3), arena), "Q5_0 has no interleaved layout");
+            assertTrue(!one.prepare(randomTensor(GgmlType.F16, 64, 40, 3), arena), "F16 has no interleaved layout");
             // An infinite block scale: the interleaved kernels assume finite scales, so the tensor stays row-major.
             Tensor w = randomTensor(GgmlType.Q4_0, 64, 40, 4);
             MemorySegment copy = arena.allocate(w.data().byteSize());

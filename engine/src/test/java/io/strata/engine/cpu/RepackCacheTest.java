@@ -64,7 +64,8 @@ class RepackCacheTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"kq/kq-Q4_0.gguf", "kq/kq-Q8_0.gguf", "kq/kq-Q4_K_M.gguf", "kq/kq-Q6_K.gguf", "kq/kq-Q3_K_M.gguf", "kq/kq-Q2_K.gguf", "kq/kq-Q5_K_M.gguf"})
+    @ValueSource(strings = {"kq/kq-Q4_0.gguf", "kq/kq-Q8_0.gguf", "kq/kq-Q4_K_M.gguf", "kq/kq-Q6_K.gguf", "kq/kq-Q3_K_M.gguf", "kq/kq-Q2_K.gguf", "kq/kq-Q5_K_M.gguf",
+            "tiny/tiny-Q4_1.gguf", "tiny/tiny-Q5_1.gguf"})
     void aCacheHitGivesBitIdenticalLogits(String name, @TempDir Path dir) throws IOException {
         Path model = Fixtures.path(name);
         float[] none;
