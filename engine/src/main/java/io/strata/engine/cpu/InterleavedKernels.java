@@ -466,15 +466,20 @@ final class InterleavedKernels {
             for (int i = 0; i < n; ) {
                 int m = five ? 1 : pair && i + 3 < n ? 4 : i + 1 < n ? 2 : 1;
                 int xo = i * cols + c0;
-                if (five) {
+                if (five && pair) {
+                    // Decode and every input of a batch: both groups at once, sharing the broadcasts.
+                    q5BlockFused2(w, v, v + gb, nb, a.q5y8, xo / 16 * Q5Y, a.q8sum, xo / 32, intOff, sc.fs, sc.fsb,
+                            min ? sc.fm : null, min ? sc.fmb : null, a.q8d, acc, i * R, (n + i) * R);
+                } else if (five) {
                     for (int j = 0; j < (pair ? 2 : 1); j++) {
                         q5Sums(w, v + j * gb, 2 * nb, a.q5y8, xo / 16 * Q5Y, s, 0);
                         legacyFloats(nb, s, 0, true, shortOff, intOff, a.q8sum, j == 0 ? sc.fs : sc.fsb,
                                 min ? (j == 0 ? sc.fm : sc.fmb) : null, a.q8d, xo / 32, acc, (j * n + i) * R);
                     }
+                } else if (m == 1 && pair) {
+                    q4_1Fused2(w, v, v + gb, nb, a.q8y, xo, a.q8sum, sc.fs, sc.fsb, sc.fm, sc.fmb, a.q8d, acc, i * R, (n + i) * R);
                 } else {
                     blockSums(m, pair, w, v, gb, nb, a.q8y, xo, cols, s);
-                    if (m == 1 && pair) blockSums(w, v + gb, nb, a.q8y, xo, s, SL); // (the dispatcher leaves this to the fused Q4_0 kernel)
                     for (int k = 0; k < m; k++) {
                         int xb = (xo + k * cols) / 32;
                         legacyFloats(nb, s, 2 * k * SL, false, shortOff, intOff, a.q8sum, sc.fs, sc.fm, a.q8d, xb, acc, (i + k) * R);
@@ -1676,5 +1681,112 @@ final class InterleavedKernels {
         b1.intoArray(s32, 2 * R + H);
         n0.intoArray(s32, 3 * R);
         n1.intoArray(s32, 3 * R + H);
+    }
+
+    /**
+     * Q5_0 and Q5_1, one input, a pair of groups, {@code blocks} blocks of 32 columns: per block the integer pass of its
+     * two 16-column steps for both groups (as {@link #q5Sums}, sharing the broadcasts) and at once its float step (as
+     * {@link #legacyFloats} with {@code two}): same operations, same results; {@code acc[ao..]} for {@code at},
+     * {@code acc[bo..]} for {@code at2}, mins ({@code fm}, {@code fmb}) null for Q5_0.
+     */
+    static void q5BlockFused2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, int[] xsum, int xb,
+                              int intOff, float[] fs, float[] fsb, float[] fm, float[] fmb, float[] xd, float[] acc,
+                              int ao, int bo) {
+        ShortVector S5 = ShortVector.broadcast(SV, (short) 5), S10 = ShortVector.broadcast(SV, (short) 10);
+        ShortVector S15 = ShortVector.broadcast(SV, (short) 15);
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+        FloatVector g0 = FloatVector.fromArray(FV, acc, bo), g1 = FloatVector.fromArray(FV, acc, bo + H);
+        for (int b = 0; b < blocks; b++) {
+            IntVector lo = IntVector.zero(IV), hi = lo, lo2 = lo, hi2 = lo;
+            for (int h = 0; h < 2; h++) {
+                long o = at + 10L * R * (2 * b + h), o2 = at2 + 10L * R * (2 * b + h);
+                int c = yo + Q5Y * (2 * b + h);
+                ShortVector acc1 = ShortVector.zero(SV), acc2 = acc1;
+                for (int e = 0; e < 5; e++) {
+                    int f = c + 4 * e;
+                    ShortVector y0 = ShortVector.broadcast(SV, y[f]), y1 = ShortVector.broadcast(SV, y[f + 1]);
+                    ShortVector y2 = ShortVector.broadcast(SV, y[f + 2]), y3 = ShortVector.broadcast(SV, y[f + 3]);
+                    ShortVector a = ShortVector.fromMemorySegment(SV, w, o + 2L * R * e, LE);
+                    ShortVector q = ShortVector.fromMemorySegment(SV, w, o2 + 2L * R * e, LE);
+                    acc1 = acc1.add(a.mul(y0).add(a.lanewise(LSHR, S5).mul(y1))
+                            .add(a.lanewise(LSHR, S10).mul(y2).add(a.lanewise(LSHR, S15).mul(y3))));
+                    acc2 = acc2.add(q.mul(y0).add(q.lanewise(LSHR, S5).mul(y1))
+                            .add(q.lanewise(LSHR, S10).mul(y2).add(q.lanewise(LSHR, S15).mul(y3))));
+                }
+                IntVector t = acc1.add(y[c + 20]).reinterpretAsInts(), t2 = acc2.add(y[c + 20]).reinterpretAsInts();
+                lo = lo.add(t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN));
+                hi = hi.add(t.lanewise(ASHR, SIXTEEN));
+                lo2 = lo2.add(t2.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN));
+                hi2 = hi2.add(t2.lanewise(ASHR, SIXTEEN));
+            }
+            int xs = xsum[xb + b];
+            float dx = xd[xb + b];
+            FloatVector dv = FloatVector.broadcast(FV, dx);
+            f0 = ((FloatVector) lo.add(intOff * xs).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fs, R * b).mul(dv), f0);
+            f1 = ((FloatVector) hi.add(intOff * xs).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fs, R * b + H).mul(dv), f1);
+            g0 = ((FloatVector) lo2.add(intOff * xs).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fsb, R * b).mul(dv), g0);
+            g1 = ((FloatVector) hi2.add(intOff * xs).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fsb, R * b + H).mul(dv), g1);
+            if (fm != null) {
+                FloatVector mx = FloatVector.broadcast(FV, xs * dx);
+                f0 = FloatVector.fromArray(FV, fm, R * b).fma(mx, f0);
+                f1 = FloatVector.fromArray(FV, fm, R * b + H).fma(mx, f1);
+                g0 = FloatVector.fromArray(FV, fmb, R * b).fma(mx, g0);
+                g1 = FloatVector.fromArray(FV, fmb, R * b + H).fma(mx, g1);
+            }
+        }
+        f0.intoArray(acc, ao);
+        f1.intoArray(acc, ao + H);
+        g0.intoArray(acc, bo);
+        g1.intoArray(acc, bo + H);
+    }
+
+    /**
+     * Q4_1, one input, a pair of groups: {@link #q4_0Fused2}'s integer pass and, per block, the float step of
+     * {@link #legacyFloats} (the sum made exact with {@code 8 * sum x}, then the min times the activation's sum).
+     * Same operations, same results.
+     */
+    static void q4_1Fused2(MemorySegment w, long at, long at2, int blocks, short[] y, int yo, int[] xsum, float[] fs,
+                           float[] fsb, float[] fm, float[] fmb, float[] xd, float[] acc, int ao, int bo) {
+        ShortVector S4 = ShortVector.broadcast(SV, (short) 4);
+        ShortVector S8 = ShortVector.broadcast(SV, (short) 8);
+        ShortVector S12 = ShortVector.broadcast(SV, (short) 12);
+        FloatVector f0 = FloatVector.fromArray(FV, acc, ao), f1 = FloatVector.fromArray(FV, acc, ao + H);
+        FloatVector g0 = FloatVector.fromArray(FV, acc, bo), g1 = FloatVector.fromArray(FV, acc, bo + H);
+        int xb = yo / 32;
+        for (int b = 0; b < blocks; b++) {
+            ShortVector s1 = ShortVector.zero(SV), s2 = ShortVector.zero(SV);
+            for (int t = 0; t < 8; t++) {
+                long d = 16L * R * b + 2L * R * t;
+                int c = yo + 32 * b + 4 * t;
+                ShortVector v = ShortVector.fromMemorySegment(SV, w, at + d, LE);
+                ShortVector v2 = ShortVector.fromMemorySegment(SV, w, at2 + d, LE);
+                ShortVector y0 = ShortVector.broadcast(SV, y[c]), y1 = ShortVector.broadcast(SV, y[c + 1]);
+                ShortVector y2 = ShortVector.broadcast(SV, y[c + 2]), y3 = ShortVector.broadcast(SV, y[c + 3]);
+                s1 = s1.add(v.mul(y0).add(v.lanewise(LSHR, S4).mul(y1))
+                        .add(v.lanewise(LSHR, S8).mul(y2).add(v.lanewise(LSHR, S12).mul(y3))));
+                s2 = s2.add(v2.mul(y0).add(v2.lanewise(LSHR, S4).mul(y1))
+                        .add(v2.lanewise(LSHR, S8).mul(y2).add(v2.lanewise(LSHR, S12).mul(y3))));
+            }
+            int xs = xsum[xb + b];
+            float dx = xd[xb + b];
+            FloatVector dv = FloatVector.broadcast(FV, dx), mx = FloatVector.broadcast(FV, xs * dx);
+            IntVector t = s1.sub((short) (8 * xs)).reinterpretAsInts();
+            IntVector lo = t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN).add(8 * xs), hi = t.lanewise(ASHR, SIXTEEN).add(8 * xs);
+            f0 = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fs, R * b).mul(dv), f0);
+            f1 = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fs, R * b + H).mul(dv), f1);
+            f0 = FloatVector.fromArray(FV, fm, R * b).fma(mx, f0);
+            f1 = FloatVector.fromArray(FV, fm, R * b + H).fma(mx, f1);
+            t = s2.sub((short) (8 * xs)).reinterpretAsInts();
+            lo = t.lanewise(LSHL, SIXTEEN).lanewise(ASHR, SIXTEEN).add(8 * xs);
+            hi = t.lanewise(ASHR, SIXTEEN).add(8 * xs);
+            g0 = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fsb, R * b).mul(dv), g0);
+            g1 = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FV, fsb, R * b + H).mul(dv), g1);
+            g0 = FloatVector.fromArray(FV, fmb, R * b).fma(mx, g0);
+            g1 = FloatVector.fromArray(FV, fmb, R * b + H).fma(mx, g1);
+        }
+        f0.intoArray(acc, ao);
+        f1.intoArray(acc, ao + H);
+        g0.intoArray(acc, bo);
+        g1.intoArray(acc, bo + H);
     }
 }
