@@ -34,11 +34,13 @@ import java.util.stream.Stream;
  * <ul>
  *   <li>memory bandwidth: best of three sums over 256 MiB (far beyond the last-level cache);</li>
  *   <li>matmul throughput per weight type: bytes of weights per second in a one-row (decode) matmul on the
- *       worker's own backend over 64 MiB of weights, for each type the models in its models directory use;</li>
+ *       worker's own backend over 64 MiB of weights, for each type the models in its models directory use, after
+ *       products over a small slice of the same weights have run until their time stops falling (a JIT-compiled
+ *       backend's kernels start interpreted, 10-100 times slower than they serve);</li>
  *   <li>time per layer of each model in the models directory, derived from those throughputs and the model's
  *       tensor bytes per type (decode is dominated by streaming the weights once per token).</li>
  * </ul>
- * It takes well under a second per type on this project's 2-vCPU machines.
+ * With the default budget it takes one to three seconds per type on this project's 2-vCPU machines.
  */
 public final class SelfBenchmark {
     private static final Logger log = LoggerFactory.getLogger(SelfBenchmark.class);
@@ -155,11 +157,38 @@ public final class SelfBenchmark {
             // 0x11 everywhere: small finite fp16 scales and mid-range quants, valid for every block layout.
             w.fill((byte) 0x11);
             Tensor t = new Tensor("bench." + type, type, new long[]{cols, rows}, w);
+            Tensor slice = new Tensor("bench." + type + ".warm-up", type, new long[]{cols, 64}, w.asSlice(0, rowBytes * 64));
             try {
+                // Up to 3 s per type for the default 64 MiB, less for the smaller budgets of tests and strata local.
+                long cap = Math.clamp(3_000_000_000L * (bytes >> 20) / 64, 200_000_000L, 3_000_000_000L);
+                warmUp(backend, slice, cols, cap);
                 return time(backend, t, cols, rows, rowBytes);
             } finally {
-                backend.releaseWeight(t); // what the backend made of the weights (the interleaved copy)
+                backend.releaseWeight(slice); // what the backend made of the weights (the interleaved copies)
+                backend.releaseWeight(t);
             }
+        }
+    }
+
+    /**
+     * Products of {@code slice} until none has been 5% faster than the best so far for a tenth of {@code maxNanos}
+     * (the kernels are compiled), at most {@code maxNanos}.
+     */
+    static void warmUp(Backend backend, Tensor slice, int cols, long maxNanos) {
+        Buf x = backend.allocate(cols);
+        backend.upload(ones(cols), 0, cols, x);
+        Buf out = backend.allocate(slice.rows());
+        long start = System.nanoTime(), lastGain = start, best = Long.MAX_VALUE;
+        while (true) {
+            long t0 = System.nanoTime();
+            backend.matmul(slice, x, 1, out);
+            backend.sync();
+            long now = System.nanoTime();
+            if (now - t0 < best * 0.95) {
+                best = now - t0;
+                lastGain = now;
+            }
+            if (now - lastGain > maxNanos / 10 || now - start > maxNanos) return;
         }
     }
 
