@@ -36,6 +36,7 @@ public final class Worker implements AutoCloseable {
     private final Registration registration;
     private final WorkerRecord base;
     private final CountDownLatch closed = new CountDownLatch(1);
+    private volatile boolean closing;
     private final long budget;
 
     private Worker(WorkerConfig config, String id, StageSlot slot, WorkerServer server, CuratorFramework zk,
@@ -132,6 +133,7 @@ public final class Worker implements AutoCloseable {
     }
 
     private void publish() {
+        if (closing) return; // the record is already deleted; the slot's last state change (released) has no reader
         StageSlot.Status s = slot.status();
         WorkerRecord.Builder b = base.toBuilder().setState(switch (s.state()) {
             case IDLE -> StageState.STAGE_STATE_IDLE;
@@ -192,6 +194,7 @@ public final class Worker implements AutoCloseable {
     @Override
     public void close() {
         if (closed.getCount() == 0) return;
+        closing = true;
         try {
             registration.close();
         } catch (Exception e) {
