@@ -40,7 +40,7 @@ import java.util.stream.Stream;
  *   <li>time per layer of each model in the models directory, derived from those throughputs and the model's
  *       tensor bytes per type (decode is dominated by streaming the weights once per token).</li>
  * </ul>
- * With the default budget it takes one to three seconds per type on this project's 2-vCPU machines.
+ * It takes one to four seconds per type on this project's 2-vCPU machines.
  */
 public final class SelfBenchmark {
     private static final Logger log = LoggerFactory.getLogger(SelfBenchmark.class);
@@ -72,7 +72,7 @@ public final class SelfBenchmark {
         Map<GgmlType, Double> tput = new LinkedHashMap<>();
         for (GgmlType t : types) {
             try {
-                tput.put(t, matmul(backend, t, matmulBytes));
+                tput.put(t, matmul(backend, t, matmulBytes, bw));
             } catch (RuntimeException e) {
                 log.warn("backend {} cannot run a {} matmul: {}", backend.name(), t, e.getMessage());
             }
@@ -146,7 +146,7 @@ public final class SelfBenchmark {
     }
 
     /** One-row matmul over about {@code bytes} of weights of type {@code type}: weight bytes per second (best of 5). */
-    static double matmul(Backend backend, GgmlType type, long bytes) {
+    static double matmul(Backend backend, GgmlType type, long bytes, double bandwidth) {
         int cols = 4096;
         long rowBytes = type.byteSize(cols);
         int rows = (int) Math.max(64, bytes / rowBytes);
@@ -159,9 +159,7 @@ public final class SelfBenchmark {
             Tensor t = new Tensor("bench." + type, type, new long[]{cols, rows}, w);
             Tensor slice = new Tensor("bench." + type + ".warm-up", type, new long[]{cols, 64}, w.asSlice(0, rowBytes * 64));
             try {
-                // Up to 3 s per type for the default 64 MiB, less for the smaller budgets of tests and strata local.
-                long cap = Math.clamp(3_000_000_000L * (bytes >> 20) / 64, 200_000_000L, 3_000_000_000L);
-                warmUp(backend, slice, cols, cap);
+                warmUp(backend, slice, cols, bandwidth);
                 return time(backend, t, cols, rows, rowBytes);
             } finally {
                 backend.releaseWeight(slice); // what the backend made of the weights (the interleaved copies)
@@ -171,13 +169,16 @@ public final class SelfBenchmark {
     }
 
     /**
-     * Products of {@code slice} until none has been 5% faster than the best so far for a tenth of {@code maxNanos}
-     * (the kernels are compiled), at most {@code maxNanos}.
+     * Products of {@code slice} until the kernels run compiled: until the slice (which stays in cache) goes through at
+     * least a tenth of the memory {@code bandwidth} and no product has been 5% faster than the best so far for 0.3 s;
+     * at most 4 s. A cold JIT-compiled kernel runs 10-100 times slower than that floor, so a worker whose compiler is
+     * still busy (as when several workers start at once) keeps going instead of timing a cold kernel.
      */
-    static void warmUp(Backend backend, Tensor slice, int cols, long maxNanos) {
+    static void warmUp(Backend backend, Tensor slice, int cols, double bandwidth) {
         Buf x = backend.allocate(cols);
         backend.upload(ones(cols), 0, cols, x);
         Buf out = backend.allocate(slice.rows());
+        long bytes = slice.rowBytes() * slice.rows();
         long start = System.nanoTime(), lastGain = start, best = Long.MAX_VALUE;
         while (true) {
             long t0 = System.nanoTime();
@@ -188,7 +189,8 @@ public final class SelfBenchmark {
                 best = now - t0;
                 lastGain = now;
             }
-            if (now - lastGain > maxNanos / 10 || now - start > maxNanos) return;
+            boolean fast = bytes / (best / 1e9) >= bandwidth / 10;
+            if (fast && now - lastGain > 300_000_000L || now - start > 4_000_000_000L) return;
         }
     }
 

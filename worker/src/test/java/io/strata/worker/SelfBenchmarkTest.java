@@ -15,7 +15,7 @@ class SelfBenchmarkTest {
     @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0", "Q3_K", "Q6_K"})
     void timesTheInterleavedKernelsAndReleasesTheCopy(GgmlType type) {
         try (CpuBackend backend = new CpuBackend(1, null)) {
-            double bytesPerSecond = SelfBenchmark.matmul(backend, type, 1 << 20);
+            double bytesPerSecond = SelfBenchmark.matmul(backend, type, 1 << 20, 1e9);
             assertTrue(bytesPerSecond > 0 && Double.isFinite(bytesPerSecond), type + ": " + bytesPerSecond);
             CpuBackend.PrepareStats s = backend.prepareStats();
             // A served weight is interleaved at load; the benchmark's weights (a warm-up slice and the timed matrix)
