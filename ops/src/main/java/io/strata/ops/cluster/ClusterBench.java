@@ -96,7 +96,9 @@ public final class ClusterBench {
         }
         try (EmbeddedZooKeeper zk = EmbeddedZooKeeper.start(zkHost, 0, null);
              CuratorFramework client = CuratorFrameworkFactory.builder().connectString(zk.connectString()).namespace("strata")
-                     .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build()) {
+                     .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build();
+             // Closed first (resources close in reverse): the workers stop while ZooKeeper still answers them.
+             AutoCloseable workersFirst = () -> stopWorkers(procs)) {
             client.start();
             List<String[]> workers = new ArrayList<>();
             for (int i = 0; i < maxStages; i++) {
@@ -229,10 +231,13 @@ public final class ClusterBench {
                     summary.add(row);
                 }
             }
-        } finally {
-            for (Process p : procs) p.getOutputStream().close();
-            for (Process p : procs) if (!p.waitFor(10, TimeUnit.SECONDS)) p.destroyForcibly();
         }
+    }
+
+    /** Closes the workers' stdin (they exit with it) and waits up to 10 s for each. */
+    private static void stopWorkers(List<Process> procs) throws java.io.IOException, InterruptedException {
+        for (Process p : procs) p.getOutputStream().close();
+        for (Process p : procs) if (!p.waitFor(10, TimeUnit.SECONDS)) p.destroyForcibly();
     }
 
     /**
