@@ -150,9 +150,7 @@ public final class ActivationCache {
             for (int k = 0; k < 16; k++) sum += x[c + k];
             for (int e = 0; e < 5; e++) {
                 int f = c + 3 * e, to = o + 4 * e;
-                y[to] = x[f];
-                y[to + 1] = (short) (x[f + 1] - 32 * x[f]);
-                y[to + 2] = (short) (x[f + 2] - 32 * x[f + 1]);
+                chain(x, f, 3, 32, y, to);
                 y[to + 3] = (short) ((1 << e) * x[c + 15] - 32 * x[f + 2]);
             }
             y[o + 20] = (short) (-16 * sum);
@@ -201,8 +199,7 @@ public final class ActivationCache {
                     for (int k = 0; k < 16; k++) sum += x[c + k];
                     for (int e = 0; e < 3; e++) {
                         int f = c + 5 * e, to = o + 6 * e;
-                        q3y[to] = x[f];
-                        for (int k = 1; k < 5; k++) q3y[to + k] = (short) (x[f + k] - 8 * x[f + k - 1]);
+                        chain(x, f, 5, 8, q3y, to);
                         q3y[to + 5] = (short) ((1 << e) * x[c + 15] - 8 * x[f + 4]);
                     }
                     q3y[o + 18] = (short) (-4 * sum);
@@ -211,13 +208,7 @@ public final class ActivationCache {
             }
             case Q2_K -> {
                 if (q2y.length < len / 16 * Q2Y) q2y = new short[len / 16 * Q2Y];
-                for (int c = 0, o = 0; c < len; c += 16, o += Q2Y) {
-                    for (int e = 0; e < 2; e++) {
-                        int f = c + 8 * e, to = o + 8 * e;
-                        q2y[to] = x[f];
-                        for (int k = 1; k < 8; k++) q2y[to + k] = (short) (x[f + k] - 4 * x[f + k - 1]);
-                    }
-                }
+                for (int c = 0; c < len; c += 8) chain(x, c, 8, 4, q2y, c); // one factor per column (Q2Y = 16)
             }
             case Q5_K -> {
                 if (q5y.length < len / 16 * Q5Y) q5y = new short[len / 16 * Q5Y];
@@ -229,12 +220,17 @@ public final class ActivationCache {
     }
 
     private static void telescope4(short[] x, short[] y, int len) {
-        for (int c = 0; c < len; c += 4) {
-            y[c] = x[c];
-            y[c + 1] = (short) (x[c + 1] - 16 * x[c]);
-            y[c + 2] = (short) (x[c + 2] - 16 * x[c + 1]);
-            y[c + 3] = (short) (x[c + 3] - 16 * x[c + 2]);
-        }
+        for (int c = 0; c < len; c += 4) chain(x, c, 4, 16, y, c);
+    }
+
+    /**
+     * The factors of {@code count} adjacent fields whose bit offsets step by log2 {@code factor}:
+     * {@code y[to] = x[f]}, {@code y[to + k] = x[f + k] - factor * x[f + k - 1]}, modulo 2^16 (see
+     * {@link InterleavedKernels}: the lane shifted right to field k times y[to + k], summed, is sum field_k x[f + k]).
+     */
+    private static void chain(short[] x, int f, int count, int factor, short[] y, int to) {
+        y[to] = x[f];
+        for (int k = 1; k < count; k++) y[to + k] = (short) (x[f + k] - factor * x[f + k - 1]);
     }
 
     /**

@@ -439,9 +439,10 @@ final class InterleavedKernels {
 
     /**
      * Q4_1, Q5_0 and Q5_1, group g (and g + 1 if {@code pair}), all inputs, into {@code sc.acc}: per chunk the f16 row
-     * scales (and mins) converted once, then per input the integer pass (Q4_1: Q4_0's {@link #blockSums}, up to four
-     * inputs sharing each load; Q5_0/Q5_1: {@link #q5Sums} per group and input, two 16-column sums per block) and the
-     * float step {@link #legacyFloats}.
+     * scales (and mins) converted once, then per input the integer pass and the float step. On a pair: Q5_0/Q5_1 run
+     * {@link #q5BlockFused2} for every input, Q4_1 {@link #q4_1Fused2} for a lone input and Q4_0's
+     * {@link #blockSums} (up to four inputs sharing each load) otherwise; on a single group {@link #q5Sums} or
+     * {@link #blockSums}. The split passes end with {@link #legacyFloats}, which does the fused kernels' float step.
      */
     private static void legacyGroup(Repacked p, int g, boolean pair, ActivationCache a, int n, Scratch sc) {
         boolean five = p.type != GgmlType.Q4_1, min = p.type != GgmlType.Q5_0;

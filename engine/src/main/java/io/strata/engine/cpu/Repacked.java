@@ -421,18 +421,7 @@ public final class Repacked {
                 for (int j = 0; j < 16; j++) out[o + 2 * R + R * j + h * half + k] = (byte) Dequant.q3KScale(rs, so, j);
             }
             // Per 16 columns, three vectors of five 3-bit values and one bit of the sixteenth.
-            for (int t = 0; t < 16; t++) {
-                int at = v + 96 * R * sb + 6 * R * t;
-                for (int lane = 0; lane < R; lane++) {
-                    int vo = laneRow(lane) * cols + 256 * sb + 16 * t;
-                    int last = vals[vo + 15];
-                    for (int e = 0; e < 3; e++) {
-                        int lanes = (last >>> e & 1) << 15;
-                        for (int f = 0; f < 5; f++) lanes |= vals[vo + 5 * e + f] << (3 * f);
-                        putShort(out, at + 2 * R * e + 2 * lane, lanes);
-                    }
-                }
-            }
+            for (int t = 0; t < 16; t++) fieldLanes(vals, 256 * sb + 16 * t, 3, out, v + 96 * R * sb + 6 * R * t);
         }
     }
 
@@ -450,17 +439,7 @@ public final class Repacked {
                 for (int j = 0; j < 16; j++) out[o + 4 * R + R * j + h * half + k] = rows[so + j];
             }
             // Per 16 columns, two vectors of eight 2-bit values.
-            for (int t = 0; t < 16; t++) {
-                int at = v + 64 * R * sb + 4 * R * t;
-                for (int lane = 0; lane < R; lane++) {
-                    int vo = laneRow(lane) * cols + 256 * sb + 16 * t;
-                    for (int e = 0; e < 2; e++) {
-                        int lanes = 0;
-                        for (int f = 0; f < 8; f++) lanes |= vals[vo + 8 * e + f] << (2 * f);
-                        putShort(out, at + 2 * R * e + 2 * lane, lanes);
-                    }
-                }
-            }
+            for (int t = 0; t < 16; t++) fieldLanes(vals, 256 * sb + 16 * t, 2, out, v + 64 * R * sb + 4 * R * t);
         }
     }
 
@@ -481,20 +460,24 @@ public final class Repacked {
                     out[o + 12 * R + R * j + h * half + k] = (byte) Dequant.kMin(rs, so, j);
                 }
             }
-            for (int t = 0; t < 16; t++) fiveBitLanes(vals, 256 * sb + 16 * t, out, v + 160 * R * sb + 10 * R * t);
+            for (int t = 0; t < 16; t++) fieldLanes(vals, 256 * sb + 16 * t, 5, out, v + 160 * R * sb + 10 * R * t);
         }
     }
 
     /**
-     * Five vectors for the 16 columns from {@code c}: per lane, three 5-bit values and one bit of the sixteenth
-     * ({@code u(3e) | u(3e+1)<<5 | u(3e+2)<<10 | bit e of u15 <<15} in vector e).
+     * The vectors of the 16 columns from {@code c} for values of {@code bits} bits (2, 3 or 5): per lane, as many whole
+     * values as fit in 16 bits, at offsets 0, bits, 2 bits, ...; with 3 and 5 bits that leaves 15 values and one spare
+     * bit per vector, so vector e also holds bit e of the sixteenth value at bit 15. The {@code bits} vectors go to
+     * {@code out[at + 2R*e..]}.
      */
-    private void fiveBitLanes(byte[] vals, int c, byte[] out, int at) {
+    private void fieldLanes(byte[] vals, int c, int bits, byte[] out, int at) {
+        int perLane = 16 / bits, lanesOut = bits;
         for (int lane = 0; lane < R; lane++) {
             int vo = laneRow(lane) * cols + c;
             int last = vals[vo + 15];
-            for (int e = 0; e < 5; e++) {
-                int lanes = vals[vo + 3 * e] | vals[vo + 3 * e + 1] << 5 | vals[vo + 3 * e + 2] << 10 | (last >>> e & 1) << 15;
+            for (int e = 0; e < lanesOut; e++) {
+                int lanes = perLane * bits < 16 ? (last >>> e & 1) << 15 : 0;
+                for (int f = 0; f < perLane; f++) lanes |= vals[vo + perLane * e + f] << (bits * f);
                 putShort(out, at + 2 * R * e + 2 * lane, lanes);
             }
         }
@@ -512,7 +495,7 @@ public final class Repacked {
             if (type == GgmlType.Q4_1) {
                 for (int t = 0; t < 8; t++) nibbles(vals, 32 * b + 4 * t, out, v + vb * b + 2 * R * t);
             } else {
-                for (int t = 0; t < 2; t++) fiveBitLanes(vals, 32 * b + 16 * t, out, v + vb * b + 10 * R * t);
+                for (int t = 0; t < 2; t++) fieldLanes(vals, 32 * b + 16 * t, 5, out, v + vb * b + 10 * R * t);
             }
         }
     }
