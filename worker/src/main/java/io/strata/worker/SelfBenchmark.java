@@ -158,9 +158,11 @@ public final class SelfBenchmark {
             w.fill((byte) 0x11);
             Tensor t = new Tensor("bench." + type, type, new long[]{cols, rows}, w);
             Tensor slice = new Tensor("bench." + type + ".warm-up", type, new long[]{cols, 64}, w.asSlice(0, rowBytes * 64));
+            Buf x = backend.allocate(cols);
+            backend.upload(ones(cols), 0, cols, x);
             try {
-                warmUp(backend, slice, cols, bandwidth);
-                return time(backend, t, cols, rows, rowBytes);
+                warmUp(backend, slice, x, bandwidth);
+                return time(backend, t, x, rows, rowBytes);
             } finally {
                 backend.releaseWeight(slice); // what the backend made of the weights (the interleaved copies)
                 backend.releaseWeight(t);
@@ -174,9 +176,7 @@ public final class SelfBenchmark {
      * at most 4 s. A cold JIT-compiled kernel runs 10-100 times slower than that floor, so a worker whose compiler is
      * still busy (as when several workers start at once) keeps going instead of timing a cold kernel.
      */
-    static void warmUp(Backend backend, Tensor slice, int cols, double bandwidth) {
-        Buf x = backend.allocate(cols);
-        backend.upload(ones(cols), 0, cols, x);
+    static void warmUp(Backend backend, Tensor slice, Buf x, double bandwidth) {
         Buf out = backend.allocate(slice.rows());
         long bytes = slice.rowBytes() * slice.rows();
         long start = System.nanoTime(), lastGain = start, best = Long.MAX_VALUE;
@@ -194,11 +194,10 @@ public final class SelfBenchmark {
         }
     }
 
-    private static double time(Backend backend, Tensor t, int cols, int rows, long rowBytes) {
-        Buf x = backend.allocate(cols);
-        backend.upload(ones(cols), 0, cols, x);
+    /** The best of up to five products with {@code t} within about 0.3 s, in weight bytes per second. */
+    private static double time(Backend backend, Tensor t, Buf x, int rows, long rowBytes) {
         Buf out = backend.allocate(rows);
-        // Time-boxed: a few warm-up calls (the first run cold), then the best of up to five within ~0.3 s.
+        // A few products first: the first waits for the backend's copy of the weights and pages them in.
         long start = System.nanoTime();
         for (int i = 0; i < 3 && System.nanoTime() - start < 300_000_000L; i++) {
             backend.matmul(t, x, 1, out);
