@@ -361,21 +361,29 @@ public final class Repacked {
     private void assembleQ4_K(byte[] rows, int rb, byte[] vals, byte[] out) {
         int ns = cols / 256;
         int v = 20 * R * ns;
-        int h = R / 2;
-        MemorySegment rs = MemorySegment.ofArray(rows);
         for (int sb = 0; sb < ns; sb++) {
-            int o = 20 * R * sb;
-            halves(rows, rb, sb, 144, 0, out, o);
-            halves(rows, rb, sb, 144, 2, out, o + 2 * R);
-            for (int lane = 0; lane < R; lane++) {
-                int half = lane & 1, k = lane >>> 1; // row k of half `half`
-                long so = (long) laneRow(lane) * rb + 144L * sb + 4;
-                for (int j = 0; j < 8; j++) {
-                    out[o + 4 * R + R * j + h * half + k] = (byte) Dequant.kScale(rs, so, j);
-                    out[o + 12 * R + R * j + h * half + k] = (byte) Dequant.kMin(rs, so, j);
-                }
-            }
+            kHeader(rows, rb, sb, 144, out, 20 * R * sb);
             for (int t = 0; t < 64; t++) nibbles(vals, 256 * sb + 4 * t, out, v + 128 * R * sb + 2 * R * t);
+        }
+    }
+
+    /**
+     * The header of super-block {@code sb} of Q4_K or Q5_K (blocks of {@code blockBytes}; both keep d, dmin and the 12
+     * packed scale bytes at offsets 0, 2 and 4) at {@code out[o..o+20R)}: R f16 d, R f16 dmin, then 8 x R 6-bit scales
+     * and 8 x R mins as bytes, each R bytes rows 0..R/2-1 then R/2..R-1.
+     */
+    private static void kHeader(byte[] rows, int rb, int sb, int blockBytes, byte[] out, int o) {
+        halves(rows, rb, sb, blockBytes, 0, out, o);
+        halves(rows, rb, sb, blockBytes, 2, out, o + 2 * R);
+        MemorySegment rs = MemorySegment.ofArray(rows);
+        int h = R / 2;
+        for (int lane = 0; lane < R; lane++) {
+            int half = lane & 1, k = lane >>> 1; // row k of half `half`
+            long so = (long) laneRow(lane) * rb + (long) blockBytes * sb + 4;
+            for (int j = 0; j < 8; j++) {
+                out[o + 4 * R + R * j + h * half + k] = (byte) Dequant.kScale(rs, so, j);
+                out[o + 12 * R + R * j + h * half + k] = (byte) Dequant.kMin(rs, so, j);
+            }
         }
     }
 
@@ -446,20 +454,8 @@ public final class Repacked {
     private void assembleQ5_K(byte[] rows, int rb, byte[] vals, byte[] out) {
         int ns = cols / 256;
         int v = 20 * R * ns;
-        int h = R / 2;
-        MemorySegment rs = MemorySegment.ofArray(rows);
         for (int sb = 0; sb < ns; sb++) {
-            int o = 20 * R * sb;
-            halves(rows, rb, sb, 176, 0, out, o);
-            halves(rows, rb, sb, 176, 2, out, o + 2 * R);
-            for (int lane = 0; lane < R; lane++) {
-                int half = lane & 1, k = lane >>> 1;
-                long so = (long) laneRow(lane) * rb + 176L * sb + 4;
-                for (int j = 0; j < 8; j++) {
-                    out[o + 4 * R + R * j + h * half + k] = (byte) Dequant.kScale(rs, so, j);
-                    out[o + 12 * R + R * j + h * half + k] = (byte) Dequant.kMin(rs, so, j);
-                }
-            }
+            kHeader(rows, rb, sb, 176, out, 20 * R * sb);
             for (int t = 0; t < 16; t++) fieldLanes(vals, 256 * sb + 16 * t, 5, out, v + 160 * R * sb + 10 * R * t);
         }
     }
